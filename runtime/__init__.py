@@ -1,0 +1,1 @@
+"""actorlog's actor runtime: events, stores, hosts, placement and the client."""

@@ -1,0 +1,98 @@
+"""ActorHost: the Ray actor that hosts an EntityTable.
+
+Hosts are named, detached Ray actors restarted by Ray when they die (max_restarts=-1); a
+restarted host starts empty and its entities come back lazily from the log. Calls are not
+retried by Ray (max_task_retries=0: a command's outcome after a crash is unknown, so retrying is
+the client's decision, made only for commands that carry an idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, AsyncIterator
+
+import ray
+
+from runtime.config import Settings
+from runtime.entity import Outcome
+from runtime.events import Event
+from runtime.host import EntityTable, ErrorReply
+from runtime.registry import load_modules
+from runtime.stores import open_store
+
+__all__ = ["ActorHost", "HOST_PREFIX"]
+
+HOST_PREFIX = "actorlog-host-"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=100_000)
+class ActorHost:
+    def __init__(self, settings: dict[str, Any], index: int) -> None:
+        self.settings = Settings(**{**settings, "kind_modules": tuple(settings["kind_modules"])})
+        self.index = index
+        load_modules(self.settings.kind_modules)
+        self.store = open_store(self.settings.resolved_store_url)
+        self.table = EntityTable(
+            self.store,
+            idle_seconds=self.settings.idle_seconds,
+            max_resident=self.settings.max_resident,
+            max_concurrent_activations=self.settings.max_concurrent_activations,
+        )
+        self._reaper: asyncio.Task | None = None
+
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        period = max(0.05, min(30.0, self.settings.idle_seconds / 4))
+        while True:
+            await asyncio.sleep(period)
+            self.table.passivate_idle()
+
+    async def ask(self, kind: str, entity_id: str, command: dict[str, Any],
+                  idempotency_key: str | None = None, with_state: bool = False
+                  ) -> Outcome | ErrorReply:
+        self._ensure_reaper()
+        return await self.table.ask(kind, entity_id, command, idempotency_key, with_state)
+
+    async def ask_many(self, calls: list[tuple[str, str, dict[str, Any], str | None]]
+                       ) -> list[Outcome | ErrorReply]:
+        """Several commands in one Ray call (bulk drivers): each still goes through its own
+        entity's mailbox, in list order per entity."""
+        self._ensure_reaper()
+        return list(await asyncio.gather(*(self.table.ask(k, i, c, key)
+                                           for k, i, c, key in calls)))
+
+    async def ask_stream(self, kind: str, entity_id: str, command: dict[str, Any],
+                         idempotency_key: str | None = None, with_state: bool = False
+                         ) -> AsyncIterator[tuple[str, Any]]:
+        self._ensure_reaper()
+        async for item in self.table.ask_stream(kind, entity_id, command, idempotency_key,
+                                                with_state):
+            yield item
+
+    async def state(self, kind: str, entity_id: str, version: int | None = None
+                    ) -> tuple[int, Any] | ErrorReply:
+        return await self.table.state(kind, entity_id, version)
+
+    async def events(self, kind: str, entity_id: str, from_seq: int = 1,
+                     to_seq: int | None = None, limit: int | None = None) -> list[Event]:
+        return await self.store.read(f"{kind}/{entity_id}", from_seq, to_seq, limit)
+
+    async def subscribe(self, kind: str, entity_id: str, from_seq: int = 1,
+                        progress: bool = False) -> AsyncIterator[tuple[str, Any]]:
+        self._ensure_reaper()
+        async for item in self.table.subscribe(kind, entity_id, from_seq, progress):
+            yield item
+
+    async def passivate_all(self) -> int:
+        return self.table.passivate_all()
+
+    async def stats(self) -> dict[str, Any]:
+        return {"index": self.index, "pid": os.getpid(), "resident": self.table.resident,
+                **self.table.counters}
+
+    async def ping(self) -> int:
+        return os.getpid()

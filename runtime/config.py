@@ -1,0 +1,61 @@
+"""Settings, from the environment (ACTORLOG_*) with embedded defaults.
+
+One frozen value object travels to every host and replica, so a process never reads settings
+that differ from the ones its peers were started with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "data"
+    store_url: str = ""  # empty: sqlite file inside data_dir
+    namespace: str = "actorlog"
+    hosts: int = 2
+    idle_seconds: float = 300.0
+    max_resident: int = 200_000
+    max_concurrent_activations: int = 64
+    kind_modules: tuple[str, ...] = field(default=("actors",))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        data_dir = os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data")
+        modules = tuple(m.strip() for m in
+                        os.environ.get("ACTORLOG_KIND_MODULES", "actors").split(",") if m.strip())
+        base = cls(
+            data_dir=data_dir,
+            store_url=os.environ.get("ACTORLOG_STORE_URL", ""),
+            namespace=os.environ.get("ACTORLOG_NAMESPACE", "actorlog"),
+            hosts=_int("ACTORLOG_HOSTS", 2),
+            idle_seconds=_float("ACTORLOG_IDLE_SECONDS", 300.0),
+            max_resident=_int("ACTORLOG_MAX_RESIDENT", 200_000),
+            max_concurrent_activations=_int("ACTORLOG_MAX_ACTIVATIONS", 64),
+            kind_modules=modules,
+        )
+        return replace(base, **overrides)
+
+    @property
+    def resolved_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return "sqlite://" + os.path.join(os.path.abspath(self.data_dir), "events.db")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,83 @@
+"""The event envelope and its one codec.
+
+An event is what a stream *is*: state is only ever a fold over these. The envelope is a slotted
+dataclass because hosts keep many of them in flight and replay hundreds of thousands per second;
+the payload codec is orjson (see ``bench/codec.py`` for the measurement behind the choice).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import orjson
+
+__all__ = ["Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id"]
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def encode(value: Any) -> bytes:
+    """Encode a payload (event data, metadata, snapshot state) for storage."""
+    return orjson.dumps(value, option=_OPTS)
+
+
+def decode(raw: bytes | bytearray | memoryview | str | None) -> Any:
+    if raw is None:
+        return None
+    return orjson.loads(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a command handler decided on, not yet stored (no sequence number yet)."""
+
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stored event.
+
+    ``seq`` numbers a stream's events from 1 with no gaps; ``position`` orders every event of
+    the store (the global log projections read); ``timestamp`` is seconds since the epoch at
+    commit time, from the appending host's clock.
+    """
+
+    stream: str
+    seq: int
+    type: str
+    data: Any
+    timestamp: float
+    position: int = 0
+    idempotency_key: str | None = None
+    metadata: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "seq": self.seq,
+            "type": self.type,
+            "data": self.data,
+            "timestamp": self.timestamp,
+            "position": self.position,
+            "idempotency_key": self.idempotency_key,
+            "metadata": self.metadata,
+        }
+
+
+def now() -> float:
+    return time.time()
+
+
+def stream_id(kind: str, entity_id: str) -> str:
+    """The stream of one entity. Kinds never contain '/', ids may."""
+    return f"{kind}/{entity_id}"
+
+
+def split_stream_id(stream: str) -> tuple[str, str]:
+    kind, _, entity_id = stream.partition("/")
+    return kind, entity_id

@@ -1,0 +1,427 @@
+"""Hosting: many entity actors inside one async process.
+
+A Ray actor costs ~0.4 s and ~95 MB on this machine, so an entity is not a Ray actor: it is a
+small cell (state, version, mailbox) in an EntityTable, and an ActorHost (one Ray actor) hosts
+a table of up to hundreds of thousands of them.
+
+Per entity: one command at a time, in arrival order (a FIFO hand-off mailbox). Activation loads
+the newest snapshot and replays the tail; concurrent activations are bounded and deduplicated.
+Idle cells are passivated, and above the resident cap the least recently used go first. The log
+is the only state of record: a cell can be dropped at any moment and comes back from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any, AsyncIterator
+
+from runtime.entity import Context, EntityKind, Outcome, Rejected, Unknown
+from runtime.events import Event, NewEvent, decode, encode, stream_id
+from runtime.registry import get_kind
+from runtime.stores.base import EventStore, WrongExpectedVersion
+
+__all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER"]
+
+#: live events a subscriber may fall behind by before it is switched back to reading the store.
+SUBSCRIBER_BUFFER = 1_000
+
+
+class ErrorReply:
+    """A refusal returned as a value across Ray (cheaper and more faithful than a remote
+    exception): ``code`` is one of rejected/unknown_command/unknown_kind/conflict/bad_request."""
+
+    __slots__ = ("code", "message", "details")
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    def __reduce__(self):
+        return (ErrorReply, (self.code, self.message, self.details))
+
+    def __repr__(self) -> str:
+        return f"ErrorReply({self.code!r}, {self.message!r})"
+
+
+class _Cell:
+    __slots__ = ("kind", "entity_id", "stream", "state", "version", "snap_version", "busy",
+                 "waiters", "subscribers", "dropped", "last_used")
+
+    def __init__(self, kind: EntityKind, entity_id: str, stream: str, state: Any, version: int,
+                 snap_version: int) -> None:
+        self.kind = kind
+        self.entity_id = entity_id
+        self.stream = stream
+        self.state = state
+        self.version = version
+        self.snap_version = snap_version
+        self.busy = False
+        self.waiters: collections.deque[asyncio.Future] | None = None
+        self.subscribers: list[_Subscriber] | None = None
+        self.dropped = False
+        self.last_used = 0.0
+
+
+class _Subscriber:
+    """A live tail's buffer. When it overflows the subscriber falls back to the store, so a slow
+    reader costs memory bounded by SUBSCRIBER_BUFFER and never loses an event."""
+
+    __slots__ = ("items", "wake", "overflowed", "progress")
+
+    def __init__(self, progress: bool) -> None:
+        self.items: collections.deque[tuple[str, Any]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.progress = progress
+
+    def push(self, item: tuple[str, Any]) -> None:
+        if self.overflowed:
+            return
+        if len(self.items) >= SUBSCRIBER_BUFFER:
+            self.overflowed = True
+            self.items.clear()
+        else:
+            self.items.append(item)
+        self.wake.set()
+
+
+class EntityTable:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        idle_seconds: float = 300.0,
+        max_resident: int = 200_000,
+        max_concurrent_activations: int = 64,
+        services: Any = None,
+    ) -> None:
+        self.store = store
+        self.idle_seconds = idle_seconds
+        self.max_resident = max_resident
+        self.services = services
+        self._cells: collections.OrderedDict[str, _Cell] = collections.OrderedDict()
+        self._activating: dict[str, asyncio.Future] = {}
+        self._activation_slots = asyncio.Semaphore(max_concurrent_activations)
+        self._background: set[asyncio.Task] = set()
+        self.counters = collections.Counter()
+
+    # ------------------------------------------------------------------ activation
+
+    async def _cell(self, kind_name: str, entity_id: str) -> _Cell:
+        stream = stream_id(kind_name, entity_id)
+        cell = self._cells.get(stream)
+        if cell is not None:
+            self._cells.move_to_end(stream)
+            return cell
+        pending = self._activating.get(stream)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        kind = get_kind(kind_name)
+        fut = asyncio.get_running_loop().create_future()
+        self._activating[stream] = fut
+        try:
+            async with self._activation_slots:
+                state, version, snap_version = await self._replay(kind, stream, None)
+            cell = _Cell(kind, entity_id, stream, state, version, snap_version)
+            self._cells[stream] = cell
+            self.counters["activations"] += 1
+            fut.set_result(cell)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # consumed here; waiters re-raise their own copy
+            raise
+        finally:
+            del self._activating[stream]
+        if len(self._cells) > self.max_resident:
+            self._evict_lru()
+        return cell
+
+    async def _replay(self, kind: EntityKind, stream: str, at_version: int | None
+                      ) -> tuple[Any, int, int]:
+        """Snapshot + tail: the state at ``at_version`` (the newest when None)."""
+        snap = await self.store.load_snapshot(stream, at_version)
+        if snap is not None:
+            state, base = kind.from_snapshot(snap.state), snap.seq
+        else:
+            state, base = kind.initial_state(), 0
+        if at_version is not None and at_version <= base:
+            return state, base, base
+        tail = await self.store.read(stream, base + 1, at_version)
+        state = kind.fold(state, tail)
+        version = tail[-1].seq if tail else base
+        return state, version, base
+
+    def _evict_lru(self) -> None:
+        excess = len(self._cells) - self.max_resident
+        for stream in list(self._cells):
+            if excess <= 0:
+                break
+            cell = self._cells[stream]
+            if cell.busy or cell.subscribers:
+                continue
+            self._drop(cell)
+            self.counters["evictions"] += 1
+            excess -= 1
+
+    def _drop(self, cell: _Cell) -> None:
+        cell.dropped = True
+        if self._cells.get(cell.stream) is cell:
+            del self._cells[cell.stream]
+
+    def passivate_idle(self, now: float | None = None) -> int:
+        """Drop cells idle for longer than idle_seconds (never one that is busy or tailed)."""
+        cutoff = (now if now is not None else time.monotonic()) - self.idle_seconds
+        dropped = 0
+        for stream in list(self._cells):
+            cell = self._cells[stream]
+            if cell.last_used <= cutoff and not cell.busy and not cell.subscribers:
+                self._drop(cell)
+                dropped += 1
+        self.counters["passivations"] += dropped
+        return dropped
+
+    def passivate_all(self) -> int:
+        return self.passivate_idle(now=float("inf"))
+
+    @property
+    def resident(self) -> int:
+        return len(self._cells)
+
+    # ------------------------------------------------------------------ mailbox
+
+    async def _acquire(self, kind_name: str, entity_id: str) -> _Cell:
+        while True:
+            cell = await self._cell(kind_name, entity_id)
+            if not cell.busy:
+                cell.busy = True
+            else:
+                if cell.waiters is None:
+                    cell.waiters = collections.deque()
+                fut = asyncio.get_running_loop().create_future()
+                cell.waiters.append(fut)
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    if fut.done() and not fut.cancelled():  # handed over, then cancelled
+                        self._release(cell)
+                    raise
+            if cell.dropped:  # replaced while we waited: queue on its successor instead
+                self._release(cell)
+                continue
+            return cell
+
+    def _release(self, cell: _Cell) -> None:
+        cell.last_used = time.monotonic()
+        waiters = cell.waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # ownership passes straight on: busy stays True
+                return
+        cell.busy = False
+
+    # ------------------------------------------------------------------ commands
+
+    async def ask(
+        self,
+        kind_name: str,
+        entity_id: str,
+        command: dict[str, Any],
+        idempotency_key: str | None = None,
+        with_state: bool = False,
+        progress: "asyncio.Queue[Any] | None" = None,
+    ) -> Outcome | ErrorReply:
+        try:
+            cell = await self._acquire(kind_name, entity_id)
+        except Unknown as exc:
+            return ErrorReply("unknown_kind", str(exc))
+        try:
+            return await self._handle(cell, command, idempotency_key, with_state, progress)
+        finally:
+            self._release(cell)
+
+    async def _handle(self, cell: _Cell, command: dict[str, Any], key: str | None,
+                      with_state: bool, progress: "asyncio.Queue[Any] | None"
+                      ) -> Outcome | ErrorReply:
+        store, stream = self.store, cell.stream
+        self.counters["commands"] += 1
+        if key is not None:
+            prior = await store.find_idempotent(stream, key)
+            if prior is not None:
+                return await self._duplicate(cell, prior, with_state)
+
+        def emit(item: Any) -> None:
+            if progress is not None:
+                progress.put_nowait(item)
+            for sub in cell.subscribers or ():
+                if sub.progress:
+                    sub.push(("progress", item))
+
+        ctx = Context(cell.kind.name, cell.entity_id, cell.version, emit, self.services)
+        try:
+            decided = await cell.kind.decide(cell.state, command, ctx)
+        except Rejected as exc:
+            return ErrorReply(exc.code, exc.message)
+        if not decided:
+            return Outcome(stream, cell.version, [], False, cell.state if with_state else None)
+        try:
+            result = await store.append(stream, decided, cell.version, key)
+        except WrongExpectedVersion as exc:
+            # Another activation wrote this stream: ours is stale. Drop it (the next command
+            # reloads from the log) and report the conflict; nothing of ours was written.
+            self._drop(cell)
+            self.counters["conflicts"] += 1
+            return ErrorReply("conflict", str(exc), {"expected": exc.expected,
+                                                     "actual": exc.actual})
+        if result.duplicate:  # the key landed through another activation in the meantime
+            self._drop(cell)
+            return await self._duplicate(cell, result, with_state)
+        events = [
+            Event(stream, result.first_seq + i, ev.type, decode(encode(ev.data)), result.timestamp,
+                  result.first_position + i, key,
+                  None if ev.metadata is None else decode(encode(ev.metadata)))
+            for i, ev in enumerate(decided)
+        ]
+        cell.state = cell.kind.fold(cell.state, events)
+        cell.version = result.last_seq
+        if cell.subscribers:
+            for sub in cell.subscribers:
+                for ev in events:
+                    sub.push(("event", ev))
+        if cell.version - cell.snap_version >= cell.kind.snapshot_every:
+            self._snapshot(cell)
+        return Outcome(stream, cell.version, events, False, cell.state if with_state else None)
+
+    async def _duplicate(self, cell: _Cell, prior: Any, with_state: bool) -> Outcome:
+        self.counters["duplicates"] += 1
+        events = await self.store.read(cell.stream, prior.first_seq, prior.last_seq)
+        state = None
+        if with_state:
+            state = cell.state if not cell.dropped else (await self._replay(
+                cell.kind, cell.stream, None))[0]
+        return Outcome(cell.stream, max(cell.version, prior.last_seq), events, True, state)
+
+    def _snapshot(self, cell: _Cell) -> None:
+        # Freeze the state now: later commands fold into the same object before the write runs.
+        frozen = decode(encode(cell.kind.to_snapshot(cell.state)))
+        version = cell.version
+        cell.snap_version = version
+        task = asyncio.create_task(self.store.save_snapshot(cell.stream, version, frozen,
+                                                            keep=cell.kind.keep_snapshots))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        self.counters["snapshots"] += 1
+
+    async def ask_stream(self, kind_name: str, entity_id: str, command: dict[str, Any],
+                         idempotency_key: str | None = None, with_state: bool = False
+                         ) -> AsyncIterator[tuple[str, Any]]:
+        """Yield ("progress", item)... then ("outcome", Outcome | ErrorReply)."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        getter: asyncio.Future = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.ask(kind_name, entity_id, command, idempotency_key,
+                                            with_state, queue))
+        self._background.add(task)  # held, so a departed consumer cannot let it be collected
+        task.add_done_callback(self._background.discard)
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield ("progress", getter.result())
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield ("progress", queue.get_nowait())
+                yield ("outcome", task.result())
+                return
+        finally:
+            # A consumer that goes away does not cancel the command: it runs to its end and
+            # the log has its outcome.
+            if not getter.done():
+                getter.cancel()
+
+    # ------------------------------------------------------------------ reads
+
+    async def state(self, kind_name: str, entity_id: str, version: int | None = None
+                    ) -> tuple[int, Any] | ErrorReply:
+        try:
+            kind = get_kind(kind_name)
+        except Unknown as exc:
+            return ErrorReply("unknown_kind", str(exc))
+        stream = stream_id(kind_name, entity_id)
+        cell = self._cells.get(stream)
+        if version is None and cell is not None and not cell.busy:
+            return cell.version, cell.state
+        last = cell.version if cell is not None else await self.store.last_version(stream)
+        if version is not None and version > last:
+            return ErrorReply("bad_request",
+                              f"version {version} is beyond {stream}'s last version {last}")
+        state, at, _ = await self._replay(kind, stream, version)
+        return at, state
+
+    async def subscribe(self, kind_name: str, entity_id: str, from_seq: int = 1,
+                        progress: bool = False) -> AsyncIterator[tuple[str, Any]]:
+        """Every committed event from ``from_seq`` on, then live ones, with no gap and no
+        duplicate across the switch: the live buffer is registered before the stored part is
+        read, and anything at or below the last delivered sequence number is skipped."""
+        cell = await self._cell(kind_name, entity_id)
+        sub = _Subscriber(progress)
+        if cell.subscribers is None:
+            cell.subscribers = []
+        cell.subscribers.append(sub)
+        delivered = max(from_seq, 1) - 1
+        catch_up = True
+        try:
+            while True:
+                if catch_up or sub.overflowed:
+                    # Read the store up to what the cell had committed when we looked; live
+                    # items that overlap are skipped below by their sequence numbers.
+                    catch_up = sub.overflowed = False
+                    upto = cell.version
+                    while delivered < upto:
+                        batch = await self.store.read(cell.stream, delivered + 1, upto, 1000)
+                        if not batch:
+                            break
+                        for ev in batch:
+                            yield ("event", ev)
+                        delivered = batch[-1].seq
+                    if sub.overflowed:
+                        continue
+                while sub.items and not sub.overflowed:
+                    what, item = sub.items.popleft()
+                    if what == "event":
+                        if item.seq <= delivered:
+                            continue
+                        if item.seq != delivered + 1:
+                            catch_up = True
+                            break
+                        delivered = item.seq
+                    yield (what, item)
+                if catch_up or sub.overflowed or sub.items:
+                    continue
+                if cell.dropped:  # replaced after a conflict: follow its successor
+                    cell.subscribers.remove(sub)
+                    cell = await self._cell(kind_name, entity_id)
+                    if cell.subscribers is None:
+                        cell.subscribers = []
+                    cell.subscribers.append(sub)
+                    catch_up = True
+                    continue
+                if delivered < cell.version:
+                    catch_up = True
+                    continue
+                sub.wake.clear()
+                await sub.wake.wait()
+        finally:
+            if cell.subscribers and sub in cell.subscribers:
+                cell.subscribers.remove(sub)
+                if not cell.subscribers:
+                    cell.subscribers = None
+
+    async def drain(self) -> None:
+        """Wait for background writes (snapshots)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)

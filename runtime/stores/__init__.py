@@ -1,0 +1,24 @@
+"""Event store backends, chosen by URL: ``sqlite:///path/to/file.db`` (the embedded default) or,
+from the cluster issue on, ``postgresql://...``."""
+
+from __future__ import annotations
+
+from runtime.stores.base import (
+    ANY,
+    AppendResult,
+    EventStore,
+    Snapshot,
+    StoreError,
+    WrongExpectedVersion,
+)
+
+__all__ = ["ANY", "AppendResult", "EventStore", "Snapshot", "StoreError", "WrongExpectedVersion",
+           "open_store"]
+
+
+def open_store(url: str) -> EventStore:
+    if url.startswith("sqlite://"):
+        from runtime.stores.sqlite import SQLiteEventStore
+
+        return SQLiteEventStore(url[len("sqlite://"):] or "actorlog.db")
+    raise ValueError(f"unsupported event store URL {url!r} (expected sqlite:///path)")

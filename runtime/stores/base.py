@@ -1,0 +1,152 @@
+"""The EventStore contract every backend implements, and the conformance suite checks.
+
+Kept apart from the backends (pyeventsourcing's recorder split): hosts, the client and the Serve
+edge only see this interface, so SQLite (embedded) and PostgreSQL (cluster) are interchangeable.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from runtime.events import Event, NewEvent
+
+__all__ = [
+    "ANY",
+    "AppendResult",
+    "EventStore",
+    "Snapshot",
+    "StoreError",
+    "WrongExpectedVersion",
+    "validate_append",
+    "validate_range",
+]
+
+#: expected_version that skips the optimistic check (the sequence stays gap-free regardless).
+ANY = -1
+
+#: the most events one read may return; larger reads are paged by the caller.
+MAX_READ_LIMIT = 100_000
+
+
+class StoreError(Exception):
+    """A store-level failure: the outcome of the operation is unknown unless stated otherwise."""
+
+
+class WrongExpectedVersion(StoreError):
+    """An append's expected_version was stale (or ahead): nothing was written.
+
+    This is the fence that keeps two activations of one entity from forking its log.
+    """
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream!r}: expected version {expected}, actual {actual}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self):  # survive pickling across Ray processes with its fields
+        return (WrongExpectedVersion, (self.stream, self.expected, self.actual))
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append landed. ``duplicate`` means the idempotency key had been seen: nothing new
+    was written and the positions are those of the first append with that key."""
+
+    stream: str
+    first_seq: int
+    last_seq: int
+    first_position: int
+    last_position: int
+    timestamp: float
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    stream: str
+    seq: int
+    state: Any
+    timestamp: float
+
+
+def validate_append(stream: str, events: Sequence[NewEvent], expected_version: int) -> None:
+    if not isinstance(stream, str) or not stream:
+        raise ValueError("stream must be a non-empty string")
+    if not events:
+        raise ValueError("an append needs at least one event")
+    if not isinstance(expected_version, int) or expected_version < ANY:
+        raise ValueError(f"expected_version must be an integer >= {ANY}")
+    for ev in events:
+        if not isinstance(ev, NewEvent) or not isinstance(ev.type, str) or not ev.type:
+            raise ValueError("events must be NewEvent instances with a non-empty type")
+
+
+def validate_range(from_seq: int, to_seq: int | None, limit: int | None) -> None:
+    if not isinstance(from_seq, int) or from_seq < 0:
+        raise ValueError("from must be an integer >= 0")
+    if to_seq is not None and (not isinstance(to_seq, int) or to_seq < 0):
+        raise ValueError("to must be an integer >= 0")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError("limit must be an integer >= 0")
+
+
+class EventStore(abc.ABC):
+    """Append-only streams with optimistic concurrency, snapshots and a global ordered log."""
+
+    @abc.abstractmethod
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append all of ``events`` or none. ``expected_version`` is the stream's last sequence
+        number as the writer knows it (0 for a new stream, ANY to skip the check). Returns only
+        after the events are durable. Raises WrongExpectedVersion on a stale version."""
+
+    @abc.abstractmethod
+    async def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """Events with from_seq <= seq <= to_seq, in order, at most ``limit`` of them."""
+
+    @abc.abstractmethod
+    async def last_version(self, stream: str) -> int:
+        """The highest sequence number ever appended (kept after deletion); 0 if none."""
+
+    @abc.abstractmethod
+    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
+        """The global log: events of every stream with position >= from_position, in commit
+        order. Projections keep the last position they applied as their checkpoint."""
+
+    @abc.abstractmethod
+    async def last_position(self) -> int: ...
+
+    @abc.abstractmethod
+    async def find_idempotent(self, stream: str, key: str) -> AppendResult | None:
+        """The result of the append that carried ``key`` on ``stream``, if there was one."""
+
+    @abc.abstractmethod
+    async def delete_events(self, stream: str, to_seq: int) -> None:
+        """Physically remove events up to to_seq (after a snapshot covers them). The stream's
+        last version is kept: sequence numbers are never reused."""
+
+    @abc.abstractmethod
+    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
+        """Store the state folded up to ``seq`` (replacing one at the same seq); with ``keep``,
+        drop all but the newest ``keep`` snapshots of the stream."""
+
+    @abc.abstractmethod
+    async def load_snapshot(self, stream: str, max_seq: int | None = None) -> Snapshot | None:
+        """The newest snapshot with seq <= max_seq (any seq when None)."""
+
+    @abc.abstractmethod
+    async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
+        """Delete the stream's snapshots with seq <= max_seq (all when None)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

@@ -1,0 +1,406 @@
+"""SQLite event store: the embedded default.
+
+Durability: WAL with synchronous=FULL, so a commit is on disk when it returns. Throughput comes
+from group commit: every write of this process goes through one writer thread, which drains all
+requests waiting at that moment into one transaction and one fsync, then releases each caller.
+Several processes (one per host) may open the same file; SQLite's write lock serialises them and
+the version check runs under that lock, so the expected-version fence holds across processes.
+
+Reads use a connection per thread and run on the caller's thread: WAL readers never wait for the
+writer, and a snapshot-plus-tail activation is cheaper than a hop to a thread pool. Long reads
+yield to the event loop between pages so one big replay cannot stall a host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sqlite3
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from runtime.events import Event, NewEvent, decode, encode
+from runtime.stores.base import (
+    ANY,
+    MAX_READ_LIMIT,
+    AppendResult,
+    EventStore,
+    Snapshot,
+    StoreError,
+    WrongExpectedVersion,
+    validate_append,
+    validate_range,
+)
+
+__all__ = ["SQLiteEventStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position  INTEGER PRIMARY KEY,
+    stream    TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    type      TEXT    NOT NULL,
+    data      BLOB    NOT NULL,
+    ts        REAL    NOT NULL,
+    idem      TEXT,
+    meta      BLOB,
+    UNIQUE (stream, seq)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    stream      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    first_pos   INTEGER NOT NULL,
+    last_pos    INTEGER NOT NULL,
+    ts          REAL NOT NULL,
+    PRIMARY KEY (stream, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream TEXT    NOT NULL,
+    seq    INTEGER NOT NULL,
+    ts     REAL    NOT NULL,
+    state  BLOB    NOT NULL,
+    PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+"""
+
+_READ_PAGE = 5_000
+_MAX_BATCH = 4_096
+_VERSION_CACHE_MAX = 200_000
+
+_SELECT_EVENTS = (
+    "SELECT seq, type, data, ts, position, idem, meta FROM events "
+    "WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-32000")
+    return conn
+
+
+class _Append:
+    __slots__ = ("stream", "rows", "expected", "key", "loop", "fut")
+
+    def __init__(self, stream: str, rows: list[tuple[str, bytes, bytes | None]], expected: int,
+                 key: str | None) -> None:
+        self.stream = stream
+        self.rows = rows  # (type, encoded data, encoded metadata)
+        self.expected = expected
+        self.key = key
+
+
+class _Op:
+    """Any other write (snapshots, deletions): a function of the cursor, run in the batch."""
+
+    __slots__ = ("fn", "loop", "fut")
+
+    def __init__(self, fn: Callable[[sqlite3.Cursor], Any]) -> None:
+        self.fn = fn
+
+
+class SQLiteEventStore(EventStore):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        init = _connect(self.path)
+        init.executescript(_SCHEMA)
+        init.close()
+        self._local = threading.local()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="actorlog-sqlite-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    # ---------------------------------------------------------------- writes (group commit)
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        validate_append(stream, events, expected_version)
+        # Encode on the caller's thread: a payload that cannot be encoded is rejected here, before
+        # it can take a batch down with it, and the writer thread only does I/O.
+        rows = [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata))
+                for e in events]
+        return await self._submit(_Append(stream, rows, expected_version, idempotency_key))
+
+    async def _submit(self, req: _Append | _Op) -> Any:
+        if self._closed:
+            raise StoreError("store is closed")
+        req.loop = loop = asyncio.get_running_loop()
+        req.fut = fut = loop.create_future()
+        self._queue.put(req)
+        return await fut
+
+    async def _write(self, fn: Callable[[sqlite3.Cursor], Any]) -> Any:
+        return await self._submit(_Op(fn))
+
+    def _write_loop(self) -> None:
+        conn = _connect(self.path)
+        cur = conn.cursor()
+        versions: dict[str, int] = {}
+        state = {"data_version": None, "next_pos": None}
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            stop = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit_batch(conn, cur, batch, versions, state)
+            if stop:
+                break
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, cur: sqlite3.Cursor, batch: list[Any],
+                      versions: dict[str, int], state: dict[str, Any]) -> None:
+        results: list[Any] = []
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            # Another process may have committed since our last transaction: then our cached
+            # stream versions and next position are stale and must be re-read under the lock.
+            dv = cur.execute("PRAGMA data_version").fetchone()[0]
+            if dv != state["data_version"] or state["next_pos"] is None:
+                versions.clear()
+                state["next_pos"] = (cur.execute("SELECT max(position) FROM events").fetchone()[0]
+                                     or 0) + 1
+                state["data_version"] = dv
+            ts = time.time()
+            event_rows: list[tuple] = []
+            stream_rows: dict[str, int] = {}
+            idem_rows: list[tuple] = []
+            seen_keys: dict[tuple[str, str], AppendResult] = {}
+            pos = state["next_pos"]
+            for req in batch:
+                if type(req) is _Op:
+                    results.append(_Deferred(req.fn))
+                    continue
+                stream = req.stream
+                if req.key is not None:
+                    prior = seen_keys.get((stream, req.key)) or _find_idem(cur, stream, req.key)
+                    if prior is not None:
+                        results.append(prior)
+                        continue
+                current = versions.get(stream)
+                if current is None:
+                    row = cur.execute("SELECT version FROM streams WHERE stream = ?",
+                                      (stream,)).fetchone()
+                    current = row[0] if row else 0
+                if req.expected != ANY and req.expected != current:
+                    results.append(WrongExpectedVersion(stream, req.expected, current))
+                    continue
+                first_seq = current + 1
+                first_pos = pos
+                seq = current
+                for etype, data, meta in req.rows:
+                    seq += 1
+                    event_rows.append((pos, stream, seq, etype, data, ts, req.key, meta))
+                    pos += 1
+                versions[stream] = seq
+                stream_rows[stream] = seq
+                result = AppendResult(stream, first_seq, seq, first_pos, pos - 1, ts)
+                if req.key is not None:
+                    idem_rows.append((stream, req.key, first_seq, seq, first_pos, pos - 1, ts))
+                    seen_keys[(stream, req.key)] = AppendResult(
+                        stream, first_seq, seq, first_pos, pos - 1, ts, duplicate=True)
+                results.append(result)
+            if event_rows:
+                cur.executemany("INSERT INTO events (position, stream, seq, type, data, ts, idem, "
+                                "meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
+                cur.executemany("INSERT INTO streams (stream, version) VALUES (?, ?) ON CONFLICT"
+                                "(stream) DO UPDATE SET version = excluded.version",
+                                list(stream_rows.items()))
+            if idem_rows:
+                cur.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?)", idem_rows)
+            for i, r in enumerate(results):
+                if type(r) is _Deferred:
+                    try:
+                        cur.execute("SAVEPOINT op")
+                        results[i] = r.fn(cur)
+                        cur.execute("RELEASE op")
+                    except Exception as exc:  # an op's own failure fails that op only
+                        cur.execute("ROLLBACK TO op")
+                        cur.execute("RELEASE op")
+                        results[i] = exc
+            cur.execute("COMMIT")
+            state["next_pos"] = pos
+            state["data_version"] = cur.execute("PRAGMA data_version").fetchone()[0]
+        except Exception as exc:  # the whole transaction failed: nobody's write is durable
+            try:
+                conn.rollback()
+            except Exception:
+                pass
+            versions.clear()
+            state["next_pos"] = None
+            err = StoreError(f"commit failed: {exc!r}")
+            results = [err] * len(batch)
+        # Release the callers: one wake-up per event loop per batch, not one per request.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
+        for req, result in zip(batch, results):
+            by_loop.setdefault(req.loop, []).append((req.fut, result))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, settled)
+            except RuntimeError:  # that loop has closed; its callers are gone
+                pass
+
+    # ---------------------------------------------------------------- reads
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30.0)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+        return conn
+
+    async def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        validate_range(from_seq, to_seq, limit)
+        hi = to_seq if to_seq is not None else (1 << 62)
+        remaining = limit if limit is not None else MAX_READ_LIMIT
+        out: list[Event] = []
+        lo = max(from_seq, 1)
+        conn = self._reader()
+        while remaining > 0 and lo <= hi:
+            page = min(remaining, _READ_PAGE)
+            rows = conn.execute(_SELECT_EVENTS, (stream, lo, hi, page)).fetchall()
+            out.extend(Event(stream, s, t, decode(d), ts, p, k, decode(m))
+                       for s, t, d, ts, p, k, m in rows)
+            if len(rows) < page:
+                break
+            remaining -= len(rows)
+            lo = rows[-1][0] + 1
+            await asyncio.sleep(0)  # a long replay must not stall the host's other entities
+        return out
+
+    def read_sync(self, stream: str, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
+        """Blocking read for benchmarks and tools that have no event loop."""
+        hi = to_seq if to_seq is not None else (1 << 62)
+        rows = self._reader().execute(_SELECT_EVENTS, (stream, from_seq, hi, -1)).fetchall()
+        return [Event(stream, s, t, decode(d), ts, p, k, decode(m)) for s, t, d, ts, p, k, m in rows]
+
+    async def last_version(self, stream: str) -> int:
+        row = self._reader().execute("SELECT version FROM streams WHERE stream = ?",
+                                     (stream,)).fetchone()
+        return row[0] if row else 0
+
+    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
+        validate_range(from_position, None, limit)
+        rows = self._reader().execute(
+            "SELECT stream, seq, type, data, ts, position, idem, meta FROM events "
+            "WHERE position >= ? ORDER BY position LIMIT ?",
+            (from_position, min(limit, MAX_READ_LIMIT))).fetchall()
+        return [Event(st, s, t, decode(d), ts, p, k, decode(m)) for st, s, t, d, ts, p, k, m in rows]
+
+    async def last_position(self) -> int:
+        row = self._reader().execute("SELECT max(position) FROM events").fetchone()
+        return row[0] or 0
+
+    async def find_idempotent(self, stream: str, key: str) -> AppendResult | None:
+        return _find_idem(self._reader().cursor(), stream, key)
+
+    async def delete_events(self, stream: str, to_seq: int) -> None:
+        validate_range(to_seq, None, None)
+
+        def op(cur: sqlite3.Cursor) -> None:
+            cur.execute("DELETE FROM events WHERE stream = ? AND seq <= ?", (stream, to_seq))
+
+        await self._write(op)
+
+    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
+        if not isinstance(seq, int) or seq < 1:
+            raise ValueError("a snapshot's seq must be an integer >= 1")
+        blob = encode(state)
+        ts = time.time()
+
+        def op(cur: sqlite3.Cursor) -> None:
+            cur.execute("INSERT OR REPLACE INTO snapshots (stream, seq, ts, state) "
+                        "VALUES (?, ?, ?, ?)", (stream, seq, ts, blob))
+            if keep is not None:
+                cur.execute("DELETE FROM snapshots WHERE stream = ? AND seq NOT IN (SELECT seq "
+                            "FROM snapshots WHERE stream = ? ORDER BY seq DESC LIMIT ?)",
+                            (stream, stream, keep))
+
+        await self._write(op)
+
+    async def load_snapshot(self, stream: str, max_seq: int | None = None) -> Snapshot | None:
+        row = self._reader().execute(
+            "SELECT seq, ts, state FROM snapshots WHERE stream = ? AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (stream, max_seq if max_seq is not None else (1 << 62))).fetchone()
+        if row is None:
+            return None
+        return Snapshot(stream, row[0], decode(row[2]), row[1])
+
+    async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
+        hi = max_seq if max_seq is not None else (1 << 62)
+
+        def op(cur: sqlite3.Cursor) -> None:
+            cur.execute("DELETE FROM snapshots WHERE stream = ? AND seq <= ?", (stream, hi))
+
+        await self._write(op)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _Deferred:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[sqlite3.Cursor], Any]) -> None:
+        self.fn = fn
+
+
+def _find_idem(cur: sqlite3.Cursor, stream: str, key: str) -> AppendResult | None:
+    row = cur.execute("SELECT first_seq, last_seq, first_pos, last_pos, ts FROM idempotency "
+                      "WHERE stream = ? AND key = ?", (stream, key)).fetchone()
+    if row is None:
+        return None
+    return AppendResult(stream, row[0], row[1], row[2], row[3], row[4], duplicate=True)
+
+
+def _resolve_all(settled: list[tuple[asyncio.Future, Any]]) -> None:
+    for fut, result in settled:
+        if fut.done():  # the caller was cancelled; the write itself stands
+            continue
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
