@@ -8,7 +8,10 @@
     for event in ref.subscribe(from_seq=1):  # stored events, then live ones
         ...
 
-Every call has an ``a``-prefixed coroutine twin for async code. A host that dies mid-call makes
+Every call has an ``a``-prefixed coroutine twin for async code. Ordering: one entity runs one
+command at a time, in the order commands reach its host. Ray starts an async actor's calls in
+no guaranteed order, so a driver that fires several asks without awaiting each should use
+Client.ask_many, which keeps list order per entity. A host that dies mid-call makes
 the outcome unknown: reads are retried while the host restarts; a command is retried only when it
 carries an idempotency key (the store then guarantees it is applied once), otherwise
 OutcomeUnknown is raised.
@@ -82,6 +85,42 @@ class Client:
 
     def host_for(self, kind: str, entity_id: str) -> Any:
         return self.hosts[self.host_name_for(kind, entity_id)]
+
+    def _group(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]):
+        by_host: dict[str, list[int]] = {}
+        for i, (ref, _, _) in enumerate(calls):
+            by_host.setdefault(self.host_name_for(ref.kind, ref.id), []).append(i)
+        return by_host
+
+    def ask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
+                 ) -> list[Outcome | ActorError]:
+        """Many commands in one Ray call per host. Unlike separate asks (which Ray may start in
+        any order on an async host), commands to one entity run in list order. Refusals come
+        back as ActorError values in place, not raised."""
+        by_host = self._group(calls)
+        refs = {name: self.hosts[name].ask_many.remote(
+            [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in idx])
+            for name, idx in by_host.items()}
+        out: list[Any] = [None] * len(calls)
+        for name, idx in by_host.items():
+            for i, reply in zip(idx, ray.get(refs[name])):
+                out[i] = ActorError(reply.code, reply.message, reply.details) if isinstance(
+                    reply, ErrorReply) else reply
+        return out
+
+    async def aask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
+                        ) -> list[Outcome | ActorError]:
+        by_host = self._group(calls)
+        names = list(by_host)
+        replies = await asyncio.gather(*(self.hosts[n].ask_many.remote(
+            [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in by_host[n]])
+            for n in names))
+        out: list[Any] = [None] * len(calls)
+        for name, batch in zip(names, replies):
+            for i, reply in zip(by_host[name], batch):
+                out[i] = ActorError(reply.code, reply.message, reply.details) if isinstance(
+                    reply, ErrorReply) else reply
+        return out
 
     def stats(self) -> list[dict[str, Any]]:
         return ray.get([h.stats.remote() for h in self.hosts.values()])

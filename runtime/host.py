@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator
 from runtime.entity import Context, EntityKind, Outcome, Rejected, Unknown
 from runtime.events import Event, NewEvent, decode, encode, stream_id
 from runtime.registry import get_kind
-from runtime.stores.base import EventStore, WrongExpectedVersion
+from runtime.stores.base import EventStore, StoreError, WrongExpectedVersion
 
 __all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER"]
 
@@ -47,22 +47,22 @@ class ErrorReply:
 
 
 class _Cell:
-    __slots__ = ("kind", "entity_id", "stream", "state", "version", "snap_version", "busy",
-                 "waiters", "subscribers", "dropped", "last_used")
+    __slots__ = ("kind", "entity_id", "stream", "state", "version", "snap_version", "loaded",
+                 "busy", "waiters", "subscribers", "dropped", "last_used")
 
-    def __init__(self, kind: EntityKind, entity_id: str, stream: str, state: Any, version: int,
-                 snap_version: int) -> None:
+    def __init__(self, kind: EntityKind, entity_id: str, stream: str) -> None:
         self.kind = kind
         self.entity_id = entity_id
         self.stream = stream
-        self.state = state
-        self.version = version
-        self.snap_version = snap_version
+        self.state: Any = None
+        self.version = 0
+        self.snap_version = 0
+        self.loaded = False
         self.busy = False
         self.waiters: collections.deque[asyncio.Future] | None = None
         self.subscribers: list[_Subscriber] | None = None
         self.dropped = False
-        self.last_used = 0.0
+        self.last_used = time.monotonic()
 
 
 class _Subscriber:
@@ -103,41 +103,34 @@ class EntityTable:
         self.max_resident = max_resident
         self.services = services
         self._cells: collections.OrderedDict[str, _Cell] = collections.OrderedDict()
-        self._activating: dict[str, asyncio.Future] = {}
         self._activation_slots = asyncio.Semaphore(max_concurrent_activations)
         self._background: set[asyncio.Task] = set()
         self.counters = collections.Counter()
 
     # ------------------------------------------------------------------ activation
 
-    async def _cell(self, kind_name: str, entity_id: str) -> _Cell:
+    def _cell(self, kind_name: str, entity_id: str) -> _Cell:
+        """The entity's cell, created unloaded if absent. Synchronous on purpose: a command
+        takes its place in the mailbox the moment it arrives, before any await, so arrival
+        order is mailbox order even while the entity is still activating."""
         stream = stream_id(kind_name, entity_id)
         cell = self._cells.get(stream)
         if cell is not None:
             self._cells.move_to_end(stream)
             return cell
-        pending = self._activating.get(stream)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        kind = get_kind(kind_name)
-        fut = asyncio.get_running_loop().create_future()
-        self._activating[stream] = fut
-        try:
-            async with self._activation_slots:
-                state, version, snap_version = await self._replay(kind, stream, None)
-            cell = _Cell(kind, entity_id, stream, state, version, snap_version)
-            self._cells[stream] = cell
-            self.counters["activations"] += 1
-            fut.set_result(cell)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # consumed here; waiters re-raise their own copy
-            raise
-        finally:
-            del self._activating[stream]
+        cell = _Cell(get_kind(kind_name), entity_id, stream)
+        self._cells[stream] = cell
         if len(self._cells) > self.max_resident:
             self._evict_lru()
         return cell
+
+    async def _load(self, cell: _Cell) -> None:
+        """Activation: snapshot + tail, bounded in concurrency. Only the mailbox owner loads."""
+        async with self._activation_slots:
+            state, version, snap_version = await self._replay(cell.kind, cell.stream, None)
+        cell.state, cell.version, cell.snap_version = state, version, snap_version
+        cell.loaded = True
+        self.counters["activations"] += 1
 
     async def _replay(self, kind: EntityKind, stream: str, at_version: int | None
                       ) -> tuple[Any, int, int]:
@@ -194,7 +187,7 @@ class EntityTable:
 
     async def _acquire(self, kind_name: str, entity_id: str) -> _Cell:
         while True:
-            cell = await self._cell(kind_name, entity_id)
+            cell = self._cell(kind_name, entity_id)
             if not cell.busy:
                 cell.busy = True
             else:
@@ -211,7 +204,20 @@ class EntityTable:
             if cell.dropped:  # replaced while we waited: queue on its successor instead
                 self._release(cell)
                 continue
+            if not cell.loaded:
+                try:
+                    await self._load(cell)
+                except BaseException:
+                    self._release(cell)  # the next owner tries again
+                    raise
             return cell
+
+    async def _loaded_cell(self, kind_name: str, entity_id: str) -> _Cell:
+        cell = self._cell(kind_name, entity_id)
+        if not cell.loaded:
+            cell = await self._acquire(kind_name, entity_id)
+            self._release(cell)
+        return cell
 
     def _release(self, cell: _Cell) -> None:
         cell.last_used = time.monotonic()
@@ -276,6 +282,11 @@ class EntityTable:
             self.counters["conflicts"] += 1
             return ErrorReply("conflict", str(exc), {"expected": exc.expected,
                                                      "actual": exc.actual})
+        except StoreError as exc:
+            # The commit failed and was rolled back: nothing is stored. Reload next time.
+            self._drop(cell)
+            self.counters["store_errors"] += 1
+            return ErrorReply("unavailable", f"event store failure: {exc}")
         if result.duplicate:  # the key landed through another activation in the meantime
             self._drop(cell)
             return await self._duplicate(cell, result, with_state)
@@ -353,9 +364,10 @@ class EntityTable:
             return ErrorReply("unknown_kind", str(exc))
         stream = stream_id(kind_name, entity_id)
         cell = self._cells.get(stream)
-        if version is None and cell is not None and not cell.busy:
+        if version is None and cell is not None and cell.loaded and not cell.busy:
             return cell.version, cell.state
-        last = cell.version if cell is not None else await self.store.last_version(stream)
+        last = (cell.version if cell is not None and cell.loaded
+                else await self.store.last_version(stream))
         if version is not None and version > last:
             return ErrorReply("bad_request",
                               f"version {version} is beyond {stream}'s last version {last}")
@@ -367,7 +379,7 @@ class EntityTable:
         """Every committed event from ``from_seq`` on, then live ones, with no gap and no
         duplicate across the switch: the live buffer is registered before the stored part is
         read, and anything at or below the last delivered sequence number is skipped."""
-        cell = await self._cell(kind_name, entity_id)
+        cell = await self._loaded_cell(kind_name, entity_id)
         sub = _Subscriber(progress)
         if cell.subscribers is None:
             cell.subscribers = []
@@ -404,7 +416,7 @@ class EntityTable:
                     continue
                 if cell.dropped:  # replaced after a conflict: follow its successor
                     cell.subscribers.remove(sub)
-                    cell = await self._cell(kind_name, entity_id)
+                    cell = await self._loaded_cell(kind_name, entity_id)
                     if cell.subscribers is None:
                         cell.subscribers = []
                     cell.subscribers.append(sub)

@@ -81,13 +81,27 @@ _SELECT_EVENTS = (
 )
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA cache_size=-32000")
-    return conn
+def _connect(path: str, schema: bool = False) -> sqlite3.Connection:
+    """Open a write connection. Several hosts may open a new file at the same moment, and the
+    switch to WAL can fail with SQLITE_BUSY without waiting, so the setup retries briefly."""
+    deadline = time.monotonic() + 30.0
+    delay = 0.01
+    while True:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA cache_size=-32000")
+            if schema:
+                conn.executescript(_SCHEMA)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 class _Append:
@@ -115,9 +129,7 @@ class SQLiteEventStore(EventStore):
         self.path = os.fspath(path)
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
-        init = _connect(self.path)
-        init.executescript(_SCHEMA)
-        init.close()
+        _connect(self.path, schema=True).close()
         self._local = threading.local()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -248,8 +260,9 @@ class SQLiteEventStore(EventStore):
                         cur.execute("RELEASE op")
                         results[i] = exc
             cur.execute("COMMIT")
+            # Our own commits leave data_version as it was; the value read under the lock above
+            # stays the baseline, so any commit by another connection after ours is noticed.
             state["next_pos"] = pos
-            state["data_version"] = cur.execute("PRAGMA data_version").fetchone()[0]
         except Exception as exc:  # the whole transaction failed: nobody's write is durable
             try:
                 conn.rollback()

@@ -1,0 +1,290 @@
+"""The EventStore conformance suite: written once, run against every backend.
+
+A backend's test module subclasses EventStoreContract and provides a ``store`` fixture (a fresh,
+empty store) and ``reopen`` (a second store instance on the same data, as after a restart).
+The cases follow Akka's JournalSpec and SnapshotStoreSpec, plus what this runtime promises beyond
+them: typed conflicts, idempotent appends, a global ordered log, and concurrent writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runtime.events import NewEvent
+from runtime.stores.base import ANY, StoreError, WrongExpectedVersion
+
+S = "journal/p-1"
+
+
+def ev(i: int, **extra) -> NewEvent:
+    return NewEvent("e", {"i": i, **extra})
+
+
+async def write_five(store, stream: str = S) -> None:
+    """JournalSpec's fixture: seq 1..5, the last two as one atomic write."""
+    for i in (1, 2, 3):
+        await store.append(stream, [ev(i)], i - 1)
+    await store.append(stream, [ev(4), ev(5)], 3)
+
+
+def seqs(events) -> list[int]:
+    return [e.seq for e in events]
+
+
+class EventStoreContract:
+    # ------------------------------------------------------------ JournalSpec: replay bounds
+
+    async def test_replay_all(self, store):
+        await write_five(store)
+        events = await store.read(S)
+        assert seqs(events) == [1, 2, 3, 4, 5]
+        assert [e.data["i"] for e in events] == [1, 2, 3, 4, 5]
+        assert all(e.stream == S and e.type == "e" for e in events)
+        assert await store.last_version(S) == 5
+
+    @pytest.mark.parametrize(
+        "lo,hi,limit,expected",
+        [
+            (3, None, None, [3, 4, 5]),  # lower bound
+            (1, 3, None, [1, 2, 3]),  # upper bound
+            (2, 3, None, [2, 3]),  # both
+            (1, None, 3, [1, 2, 3]),  # count limit
+            (2, 5, 2, [2, 3]),  # bounds and count
+            (2, 2, None, [2]),  # lower == upper
+            (1, None, 1, [1]),  # count 1
+            (1, None, 0, []),  # count 0
+            (4, 3, None, []),  # lower > upper
+            (6, None, None, []),  # past the end
+            (0, None, None, [1, 2, 3, 4, 5]),  # 0 reads from the start
+        ],
+    )
+    async def test_replay_bounds(self, store, lo, hi, limit, expected):
+        await write_five(store)
+        assert seqs(await store.read(S, lo, hi, limit)) == expected
+
+    async def test_unknown_stream(self, store):
+        assert await store.read("journal/unknown") == []
+        assert await store.last_version("journal/unknown") == 0
+        assert await store.load_snapshot("journal/unknown") is None
+        assert await store.find_idempotent("journal/unknown", "k") is None
+
+    @pytest.mark.parametrize("lo,hi,limit", [(-1, None, None), (1, -2, None), (1, None, -1),
+                                             ("1", None, None), (1, None, 1.5)])
+    async def test_invalid_bounds_raise(self, store, lo, hi, limit):
+        with pytest.raises(ValueError):
+            await store.read(S, lo, hi, limit)
+
+    async def test_deleted_events_are_not_replayed_and_highest_seq_is_kept(self, store):
+        await write_five(store)
+        await store.delete_events(S, 3)
+        assert seqs(await store.read(S)) == [4, 5]
+        assert await store.last_version(S) == 5
+        await store.delete_events(S, 5)  # everything
+        assert await store.read(S) == []
+        assert await store.last_version(S) == 5
+        with pytest.raises(WrongExpectedVersion):
+            await store.append(S, [ev(6)], 0)  # sequence numbers are never reused
+        result = await store.append(S, [ev(6)], 5)
+        assert (result.first_seq, result.last_seq) == (6, 6)
+
+    # ------------------------------------------------------------ atomic writes, conflicts
+
+    async def test_atomic_batch_is_all_or_nothing_on_conflict(self, store):
+        await write_five(store)
+        with pytest.raises(WrongExpectedVersion) as info:
+            await store.append(S, [ev(10), ev(11), ev(12)], 4)
+        assert (info.value.expected, info.value.actual, info.value.stream) == (4, 5, S)
+        assert seqs(await store.read(S)) == [1, 2, 3, 4, 5]
+
+    async def test_unencodable_event_rejects_the_whole_batch(self, store):
+        await write_five(store)
+        with pytest.raises((TypeError, ValueError)):
+            await store.append(S, [ev(6), NewEvent("e", {"bad": object()})], 5)
+        assert await store.last_version(S) == 5
+        assert (await store.append(S, [ev(6)], 5)).first_seq == 6  # the stream still works
+
+    async def test_expected_version_ahead_is_a_conflict_not_a_gap(self, store):
+        await write_five(store)
+        with pytest.raises(WrongExpectedVersion):
+            await store.append(S, [ev(9)], 8)
+        with pytest.raises(WrongExpectedVersion):
+            await store.append("journal/new", [ev(1)], 3)
+        assert await store.last_version("journal/new") == 0
+
+    async def test_any_version_appends_without_gap(self, store):
+        await write_five(store)
+        result = await store.append(S, [ev(6), ev(7)], ANY)
+        assert (result.first_seq, result.last_seq) == (6, 7)
+        assert seqs(await store.read(S)) == [1, 2, 3, 4, 5, 6, 7]
+
+    @pytest.mark.parametrize("events,expected", [([], 0), ([ev(1)], -2), ([ev(1)], "0")])
+    async def test_invalid_appends_raise_and_write_nothing(self, store, events, expected):
+        with pytest.raises(ValueError):
+            await store.append(S, events, expected)
+        assert await store.last_version(S) == 0
+
+    async def test_append_result_positions(self, store):
+        r1 = await store.append(S, [ev(1), ev(2)], 0)
+        r2 = await store.append("journal/other", [ev(1)], 0)
+        assert (r1.first_seq, r1.last_seq) == (1, 2)
+        assert r1.last_position == r1.first_position + 1
+        assert r2.first_position > r1.last_position
+        assert not r1.duplicate and r1.timestamp > 0
+        events = await store.read(S)
+        assert [e.position for e in events] == [r1.first_position, r1.last_position]
+
+    # ------------------------------------------------------------ idempotency
+
+    async def test_idempotent_append_returns_first_outcome(self, store):
+        await write_five(store)
+        first = await store.append(S, [ev(6), ev(7)], 5, idempotency_key="cmd-1")
+        again = await store.append(S, [ev(6), ev(7)], 5, idempotency_key="cmd-1")
+        assert again.duplicate and not first.duplicate
+        assert (again.first_seq, again.last_seq, again.first_position, again.last_position) == (
+            first.first_seq, first.last_seq, first.first_position, first.last_position)
+        assert await store.last_version(S) == 7
+        await store.append(S, [ev(8)], 7)
+        # a retry long after, with a now-stale version, still reports the original outcome
+        late = await store.append(S, [ev(6)], 0, idempotency_key="cmd-1")
+        assert late.duplicate and late.first_seq == 6
+        assert await store.last_version(S) == 8
+        found = await store.find_idempotent(S, "cmd-1")
+        assert found is not None and (found.first_seq, found.last_seq) == (6, 7)
+        events = await store.read(S, 6, 7)
+        assert [e.idempotency_key for e in events] == ["cmd-1", "cmd-1"]
+
+    async def test_idempotency_keys_are_per_stream(self, store):
+        a = await store.append("journal/a", [ev(1)], 0, idempotency_key="same")
+        b = await store.append("journal/b", [ev(1)], 0, idempotency_key="same")
+        assert not a.duplicate and not b.duplicate
+
+    async def test_concurrent_retries_with_one_key_append_once(self, store):
+        results = await asyncio.gather(*(store.append(S, [ev(1)], ANY, idempotency_key="k")
+                                         for _ in range(20)))
+        assert sum(not r.duplicate for r in results) == 1
+        assert {r.first_seq for r in results} == {1}
+        assert await store.last_version(S) == 1
+
+    # ------------------------------------------------------------ payloads
+
+    async def test_payload_and_metadata_round_trip(self, store):
+        data = {"text": "héllo ✓ \u0000 end", "nested": {"list": [1, 2.5, None, True]},
+                "big": 2**53}
+        await store.append(S, [NewEvent("rich", data, {"trace": "t-1", "n": 3})], 0)
+        (event,) = await store.read(S)
+        assert event.type == "rich" and event.data == data
+        assert event.metadata == {"trace": "t-1", "n": 3}
+
+    async def test_durable_across_reopen(self, store, reopen):
+        await write_five(store)
+        await store.save_snapshot(S, 5, {"sum": 15})
+        fifth = (await store.read(S))[-1]
+        other = await reopen()
+        try:
+            assert seqs(await other.read(S)) == [1, 2, 3, 4, 5]
+            assert await other.last_version(S) == 5
+            assert (await other.load_snapshot(S)).state == {"sum": 15}
+            # the reopened store continues the sequence and the global order
+            r = await other.append(S, [ev(6)], 5)
+            assert r.first_seq == 6
+            assert r.first_position > fifth.position
+            assert (await store.read(S))[-1].seq == 6  # the first instance sees it too
+        finally:
+            await other.close()
+
+    # ------------------------------------------------------------ global log
+
+    async def test_global_log_in_commit_order(self, store):
+        await store.append("g/a", [ev(1), ev(2)], 0)
+        await store.append("g/b", [ev(1)], 0)
+        await store.append("g/a", [ev(3)], 2)
+        log = await store.read_all(1, 100)
+        assert [(e.stream, e.seq) for e in log] == [("g/a", 1), ("g/a", 2), ("g/b", 1), ("g/a", 3)]
+        positions = [e.position for e in log]
+        assert positions == sorted(positions) and len(set(positions)) == 4
+        assert await store.last_position() == positions[-1]
+        assert [e.position for e in await store.read_all(positions[2], 100)] == positions[2:]
+        assert [e.position for e in await store.read_all(1, 2)] == positions[:2]
+        assert await store.read_all(positions[-1] + 1, 10) == []
+
+    # ------------------------------------------------------------ SnapshotStoreSpec
+
+    async def test_snapshot_load_latest_and_bounded(self, store):
+        for seq in (10, 20, 30):
+            await store.save_snapshot(S, seq, {"at": seq})
+        latest = await store.load_snapshot(S)
+        assert (latest.seq, latest.state) == (30, {"at": 30})
+        assert (await store.load_snapshot(S, 25)).seq == 20
+        assert (await store.load_snapshot(S, 20)).seq == 20
+        assert await store.load_snapshot(S, 9) is None
+
+    async def test_snapshot_overwrite_same_seq(self, store):
+        await store.save_snapshot(S, 10, {"v": 1})
+        await store.save_snapshot(S, 10, {"v": 2})
+        assert (await store.load_snapshot(S)).state == {"v": 2}
+
+    async def test_snapshot_of_10000_bytes(self, store):
+        state = {"blob": "x" * 10_000}
+        await store.save_snapshot(S, 1, state)
+        assert (await store.load_snapshot(S)).state == state
+
+    async def test_snapshot_delete_single_and_bulk(self, store):
+        for seq in (10, 20, 30):
+            await store.save_snapshot(S, seq, {"at": seq})
+        await store.delete_snapshots(S, 10)
+        assert (await store.load_snapshot(S, 15)) is None
+        assert (await store.load_snapshot(S)).seq == 30
+        await store.delete_snapshots(S)
+        assert await store.load_snapshot(S) is None
+
+    async def test_snapshot_retention_keeps_newest(self, store):
+        for seq in (1, 2, 3, 4, 5):
+            await store.save_snapshot(S, seq, {"at": seq}, keep=2)
+        assert (await store.load_snapshot(S)).seq == 5
+        assert (await store.load_snapshot(S, 4)).seq == 4
+        assert await store.load_snapshot(S, 3) is None
+
+    async def test_snapshot_invalid_seq(self, store):
+        with pytest.raises(ValueError):
+            await store.save_snapshot(S, 0, {})
+
+    # ------------------------------------------------------------ concurrency
+
+    async def test_concurrent_writers_distinct_streams(self, store):
+        writers, per = 32, 50
+
+        async def writer(w: int) -> None:
+            for i in range(per):
+                await store.append(f"c/{w}", [ev(i)], i)
+
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        positions = []
+        for w in range(writers):
+            events = await store.read(f"c/{w}")
+            assert seqs(events) == list(range(1, per + 1))
+            assert [e.data["i"] for e in events] == list(range(per))
+            positions += [e.position for e in events]
+        assert len(set(positions)) == writers * per
+        log = await store.read_all(1, writers * per + 10)
+        assert len(log) == writers * per
+
+    async def test_concurrent_writers_one_stream_exactly_one_wins(self, store):
+        contenders, rounds = 8, 25
+        for version in range(rounds):
+            outcomes = await asyncio.gather(
+                *(store.append(S, [ev(c)], version) for c in range(contenders)),
+                return_exceptions=True)
+            winners = [o for o in outcomes if not isinstance(o, BaseException)]
+            losers = [o for o in outcomes if isinstance(o, BaseException)]
+            assert len(winners) == 1, outcomes
+            assert all(isinstance(o, WrongExpectedVersion) for o in losers)
+            assert winners[0].first_seq == version + 1
+        assert seqs(await store.read(S)) == list(range(1, rounds + 1))
+
+    async def test_closed_store_refuses_writes(self, store, reopen):
+        other = await reopen()
+        await other.close()
+        with pytest.raises(StoreError):
+            await other.append(S, [ev(1)], 0)
