@@ -22,10 +22,27 @@ from runtime.events import Event, NewEvent, decode, encode, stream_id
 from runtime.registry import get_kind
 from runtime.stores.base import EventStore, StoreError, WrongExpectedVersion
 
-__all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER"]
+__all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER", "replay"]
 
 #: live events a subscriber may fall behind by before it is switched back to reading the store.
 SUBSCRIBER_BUFFER = 1_000
+
+
+async def replay(store: EventStore, kind: EntityKind, stream: str, at_version: int | None
+                 ) -> tuple[Any, int, int]:
+    """Snapshot + tail: (state, version, snapshot version) at ``at_version`` (newest if None).
+    The one fold every reader uses, host or Serve replica, so reads never disagree."""
+    snap = await store.load_snapshot(stream, at_version)
+    if snap is not None:
+        state, base = kind.from_snapshot(snap.state), snap.seq
+    else:
+        state, base = kind.initial_state(), 0
+    if at_version is not None and at_version <= base:
+        return state, base, base
+    tail = await store.read(stream, base + 1, at_version)
+    state = kind.fold(state, tail)
+    version = tail[-1].seq if tail else base
+    return state, version, base
 
 
 class ErrorReply:
@@ -134,18 +151,7 @@ class EntityTable:
 
     async def _replay(self, kind: EntityKind, stream: str, at_version: int | None
                       ) -> tuple[Any, int, int]:
-        """Snapshot + tail: the state at ``at_version`` (the newest when None)."""
-        snap = await self.store.load_snapshot(stream, at_version)
-        if snap is not None:
-            state, base = kind.from_snapshot(snap.state), snap.seq
-        else:
-            state, base = kind.initial_state(), 0
-        if at_version is not None and at_version <= base:
-            return state, base, base
-        tail = await self.store.read(stream, base + 1, at_version)
-        state = kind.fold(state, tail)
-        version = tail[-1].seq if tail else base
-        return state, version, base
+        return await replay(self.store, kind, stream, at_version)
 
     def _evict_lru(self) -> None:
         excess = len(self._cells) - self.max_resident

@@ -18,6 +18,8 @@ if ROOT not in sys.path:
 def ray_session():
     import ray
 
+    import serve_app  # noqa: F401  (sets Serve's ingress variables before Ray starts)
+
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  object_store_memory=300 * 1024 * 1024,
@@ -60,3 +62,43 @@ def make_client(ray_session, tmp_path):
 @pytest.fixture
 def client(make_client):
     return make_client(hosts=2)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(ray_session, tmp_path_factory):
+    """The Serve application on a loopback port, over its own namespace and SQLite file.
+    Yields (base_url, settings, client)."""
+    import time
+
+    import httpx
+    from ray import serve
+
+    import serve_app
+    from runtime.client import connect
+    from runtime.config import Settings
+
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("svc")),
+                        namespace=f"svc-{uuid.uuid4().hex[:10]}")
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(serve_app.Ingress.bind(settings.to_dict()), name="actorlog", route_prefix="/")
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    client = connect(settings)
+    client.settings = settings
+    yield base, settings, client
+    serve.shutdown()
+    kill_hosts(client)

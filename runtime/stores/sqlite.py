@@ -133,9 +133,8 @@ class SQLiteEventStore(EventStore):
         self._local = threading.local()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._writer = threading.Thread(target=self._write_loop, name="actorlog-sqlite-writer",
-                                        daemon=True)
-        self._writer.start()
+        self._writer: threading.Thread | None = None  # started by the first write
+        self._writer_lock = threading.Lock()
 
     # ---------------------------------------------------------------- writes (group commit)
 
@@ -156,6 +155,8 @@ class SQLiteEventStore(EventStore):
     async def _submit(self, req: _Append | _Op) -> Any:
         if self._closed:
             raise StoreError("store is closed")
+        if self._writer is None:
+            self._start_writer()
         req.loop = loop = asyncio.get_running_loop()
         req.fut = fut = loop.create_future()
         self._queue.put(req)
@@ -163,6 +164,13 @@ class SQLiteEventStore(EventStore):
 
     async def _write(self, fn: Callable[[sqlite3.Cursor], Any]) -> Any:
         return await self._submit(_Op(fn))
+
+    def _start_writer(self) -> None:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                                name="actorlog-sqlite-writer")
+                self._writer.start()
 
     def _write_loop(self) -> None:
         conn = _connect(self.path)
@@ -386,8 +394,9 @@ class SQLiteEventStore(EventStore):
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

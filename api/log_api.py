@@ -1,0 +1,104 @@
+"""The generic read-only log API, for every entity kind: events, state (with time travel) and a
+WebSocket that tails a stream. A debugging and integration surface; the API families have
+their own routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
+from fastapi.websockets import WebSocketDisconnect
+
+from api.runtime import Runtime, current, get_runtime
+from runtime.entity import EntityKind, Unknown
+from runtime.events import Event, stream_id
+from runtime.host import replay
+from runtime.registry import get_kind
+from schemas.log_api import EventOut, EventsPage, StateOut
+
+router = APIRouter(prefix="/v1/actors", tags=["log"])
+
+MAX_PAGE = 10_000
+KindName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+EntityId = Annotated[str, Path(min_length=1, max_length=512)]
+
+
+def _kind(name: str) -> EntityKind:
+    try:
+        return get_kind(name)
+    except Unknown as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _event_out(e: Event) -> EventOut:
+    return EventOut(seq=e.seq, type=e.type, data=e.data, timestamp=e.timestamp,
+                    position=e.position, idempotency_key=e.idempotency_key, metadata=e.metadata)
+
+
+@router.get("/{kind}/{entity_id}/events", response_model=EventsPage)
+async def read_events(
+    kind: KindName,
+    entity_id: EntityId,
+    rt: Annotated[Runtime, Depends(get_runtime)],
+    from_: Annotated[int, Query(alias="from", ge=1, le=2**62)] = 1,
+    to: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+) -> EventsPage:
+    _kind(kind)
+    stream = stream_id(kind, entity_id)
+    last = await rt.store.last_version(stream)
+    if last == 0:
+        raise HTTPException(404, f"{kind} {entity_id!r} has no events")
+    if to is not None and to < from_:
+        raise HTTPException(422, f"to ({to}) is below from ({from_})")
+    events = await rt.store.read(stream, from_, to, limit)
+    end = min(to, last) if to is not None else last
+    next_from = events[-1].seq + 1 if events and events[-1].seq < end else None
+    return EventsPage(kind=kind, id=entity_id, last_version=last,
+                      events=[_event_out(e) for e in events], next_from=next_from)
+
+
+@router.get("/{kind}/{entity_id}/state", response_model=StateOut)
+async def read_state(
+    kind: KindName,
+    entity_id: EntityId,
+    rt: Annotated[Runtime, Depends(get_runtime)],
+    version: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> StateOut:
+    k = _kind(kind)
+    stream = stream_id(kind, entity_id)
+    last = await rt.store.last_version(stream)
+    if last == 0:
+        raise HTTPException(404, f"{kind} {entity_id!r} has no events")
+    if version is not None and version > last:
+        raise HTTPException(422, f"version {version} is beyond the last version {last}")
+    state, at, _ = await replay(rt.store, k, stream, version)
+    return StateOut(kind=kind, id=entity_id, version=at, last_version=last,
+                    state=k.to_snapshot(state))
+
+
+@router.websocket("/{kind}/{entity_id}/tail")
+async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
+    """Frames: {"type": "event", "event": {...}} for every event from ?from= (default 1) on,
+    stored then live; {"type": "error", "detail": ...} then close 1008 on bad input."""
+    rt = current()
+    await websocket.accept()
+    raw = websocket.query_params.get("from", "1")
+    error = None
+    try:
+        get_kind(kind)
+    except Unknown as exc:
+        error = str(exc)
+    if error is None and (not raw.isdigit() or int(raw) < 1 or len(entity_id) > 512):
+        error = "from must be an integer >= 1" if len(entity_id) <= 512 else "id too long"
+    if error is not None:
+        await websocket.send_json({"type": "error", "detail": error})
+        await websocket.close(code=1008)
+        return
+    ref = rt.client.ref(kind, entity_id)
+    try:
+        async for what, event in ref.asubscribe(int(raw)):
+            await websocket.send_text(
+                '{"type":"event","event":' + _event_out(event).model_dump_json() + "}")
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,49 @@
+"""Wire format of the generic, read-only log API (GET /v1/actors/...). Errors use FastAPI's
+own shape, {"detail": "..."}, for validation failures and refusals alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class EventOut(BaseModel):
+    seq: int = Field(description="1-based position in the entity's stream, gap-free")
+    type: str
+    data: Any
+    timestamp: float = Field(description="commit time, seconds since the epoch")
+    position: int = Field(description="position in the store's global log")
+    idempotency_key: str | None = None
+    metadata: Any = None
+
+
+class EventsPage(BaseModel):
+    kind: str
+    id: str
+    last_version: int = Field(description="the stream's highest sequence number")
+    events: list[EventOut]
+    next_from: int | None = Field(
+        description="pass as ?from= to read the next page; null when this page reached the end")
+
+
+class StateOut(BaseModel):
+    kind: str
+    id: str
+    version: int = Field(description="number of events folded into this state")
+    last_version: int
+    state: Any
+
+
+class TailFrame(BaseModel):
+    """One WebSocket frame of /v1/actors/{kind}/{id}/tail: an event, or an error before close."""
+
+    type: str = Field(description="'event' or 'error'")
+    event: EventOut | None = None
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    hosts: int
+    store: str

@@ -1,0 +1,84 @@
+"""The Ray Serve application: one FastAPI ingress composing a router per API family.
+
+    serve run serve_app:app            # Ray Serve's own way (port 8000)
+    python serve_app.py                # embedded: starts local Ray and Serve, prints the URL
+
+Data lives under ACTORLOG_DATA_DIR (default ./data). Ingress runs with Serve's direct ingress
+and same-loop settings (see README, "Serving path", for the measurements behind the choice).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must be in the environment before Ray starts so the controller and replicas inherit them.
+for _name, _value in {
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from typing import Any  # noqa: E402
+
+from typing import Annotated  # noqa: E402
+
+from fastapi import Depends, FastAPI  # noqa: E402
+from ray import serve  # noqa: E402
+
+from api import log_api  # noqa: E402
+from api.runtime import Runtime, get_runtime, install  # noqa: E402
+from runtime.config import Settings  # noqa: E402
+from schemas.log_api import Health  # noqa: E402
+
+api = FastAPI(title="actorlog", version="0.1.0")
+api.include_router(log_api.router)
+
+
+@api.get("/health", response_model=Health)
+async def health(rt: Annotated[Runtime, Depends(get_runtime)]) -> Health:
+    return Health(status="ok", hosts=len(rt.client.hosts), store=rt.settings.resolved_store_url
+                  .split("://", 1)[0])
+
+
+@serve.deployment(max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0})
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        base = Settings.from_env()
+        if settings:
+            base = Settings(**{**base.to_dict(), **settings,
+                               "kind_modules": tuple(settings.get("kind_modules",
+                                                                  base.kind_modules))})
+        install(Runtime.start(base))
+
+
+app = Ingress.bind()
+
+
+def main() -> None:
+    """Embedded service: local Ray, Serve on 127.0.0.1:PORT, SQLite under ACTORLOG_DATA_DIR."""
+    import signal
+    import threading
+
+    import ray
+
+    settings = Settings.from_env()
+    host = os.environ.get("ACTORLOG_HOST", "127.0.0.1")
+    port = int(os.environ.get("ACTORLOG_PORT", "8000"))
+    os.makedirs(settings.data_dir, exist_ok=True)
+    ray.init(namespace=settings.namespace, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(Ingress.bind(settings.to_dict()), name="actorlog", route_prefix="/")
+    print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
+          flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    serve.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
