@@ -50,7 +50,7 @@ class WrongExpectedVersion(StoreError):
         return (WrongExpectedVersion, (self.stream, self.expected, self.actual))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per append on the hot path (see NewEvent)
 class AppendResult:
     """Where an append landed. ``duplicate`` means the idempotency key had been seen: nothing new
     was written and the positions are those of the first append with that key."""

@@ -1,0 +1,24 @@
+"""python -m bench [section ...]   sections: codec store entities ray serve (default: all)
+--quick runs smaller sizes (a smoke check of the bench itself)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SECTIONS = ["codec", "store", "entities", "ray", "serve"]
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    chosen = [a for a in argv if not a.startswith("-")] or SECTIONS
+    for name in chosen:
+        if name not in SECTIONS:
+            sys.exit(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
+    print(f"{'figure':<48} {'value':>14} {'unit':<10}", flush=True)
+    for name in chosen:
+        importlib.import_module(f"bench.{name}_bench").run(quick=quick)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
