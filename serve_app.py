@@ -13,11 +13,13 @@ import os
 
 # Must be in the environment before Ray starts so the controller and replicas inherit them.
 for _name, _value in {
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
 }.items():
     os.environ.setdefault(_name, _value)
+DIRECT_INGRESS = os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
 
 from typing import Any  # noqa: E402
 
@@ -27,6 +29,7 @@ from fastapi import Depends, FastAPI  # noqa: E402
 from ray import serve  # noqa: E402
 
 from api import log_api  # noqa: E402
+from api import http_server  # noqa: E402
 from api.runtime import Runtime, get_runtime, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 from schemas.log_api import Health  # noqa: E402
@@ -41,16 +44,21 @@ async def health(rt: Annotated[Runtime, Depends(get_runtime)]) -> Health:
                   .split("://", 1)[0])
 
 
-@serve.deployment(max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0})
+@serve.deployment(max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0},
+                  logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+    def __init__(self, settings: dict[str, Any] | None = None,
+                 http_bind: str | None = None) -> None:
         base = Settings.from_env()
         if settings:
             base = Settings(**{**base.to_dict(), **settings,
                                "kind_modules": tuple(settings.get("kind_modules",
                                                                   base.kind_modules))})
         install(Runtime.start(base))
+        if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
+            host, _, port = http_bind.rpartition(":")
+            self._http = http_server.start_in_thread(api, host, int(port))
 
 
 app = Ingress.bind()
@@ -67,9 +75,28 @@ def main() -> None:
     host = os.environ.get("ACTORLOG_HOST", "127.0.0.1")
     port = int(os.environ.get("ACTORLOG_PORT", "8000"))
     os.makedirs(settings.data_dir, exist_ok=True)
+    mode = os.environ.get("ACTORLOG_HTTP_MODE", "replica")
+    if mode not in ("replica", "serve"):
+        raise SystemExit("ACTORLOG_HTTP_MODE must be 'replica' or 'serve'")
+    if mode == "replica":
+        # HTTP served by uvicorn inside the ingress replica (api/http_server.py); Serve's own
+        # path stays reachable one port up, through its proxy.
+        http_bind: str | None = f"{host}:{port}"
+        serve_port = port + 1
+    else:
+        http_bind, serve_port = None, port
+    if DIRECT_INGRESS:
+        # Under direct ingress the replica serves HTTP itself from the first free port of its
+        # range; Serve 2.60 still starts a proxy, on http_options.port, so the proxy goes one
+        # port up and the replica takes serve_port.
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(serve_port))
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(serve_port + 100))
+        proxy_port = serve_port + 1 if mode == "serve" else serve_port + 101
+    else:
+        proxy_port = serve_port
     ray.init(namespace=settings.namespace, include_dashboard=False, log_to_driver=False)
-    serve.start(http_options={"host": host, "port": port})
-    serve.run(Ingress.bind(settings.to_dict()), name="actorlog", route_prefix="/")
+    serve.start(http_options={"host": host, "port": proxy_port})
+    serve.run(Ingress.bind(settings.to_dict(), http_bind), name="actorlog", route_prefix="/")
     print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
           flush=True)
     stop = threading.Event()

@@ -15,7 +15,8 @@ ROWS: list[tuple] = []
 def report(figure: str, value: float, unit: str, baseline: float | None = None,
            baseline_name: str = "", target: str = "") -> None:
     ratio = f"{value / baseline:6.2f}x" if baseline else "      -"
-    base = f"{baseline:,.0f} {unit} ({baseline_name})" if baseline else ""
+    fmt = ",.2f" if baseline is not None and baseline < 100 else ",.0f"
+    base = f"{baseline:{fmt}} {unit} ({baseline_name})" if baseline else ""
     line = f"{figure:<48} {value:>14,.1f} {unit:<10} ratio {ratio}  baseline {base}"
     if target:
         line += f"  target {target}"

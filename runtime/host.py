@@ -218,6 +218,12 @@ class EntityTable:
                     raise
             return cell
 
+    async def activate(self, kind_name: str, entity_id: str) -> int:
+        """Make the entity resident (warm-up, benchmarks); returns its version."""
+        cell = await self._acquire(kind_name, entity_id)
+        self._release(cell)
+        return cell.version
+
     async def _loaded_cell(self, kind_name: str, entity_id: str) -> _Cell:
         cell = self._cell(kind_name, entity_id)
         if not cell.loaded:

@@ -72,13 +72,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def service(ray_session, tmp_path_factory):
-    """The Serve application on a loopback port, over its own namespace and SQLite file.
-    Yields (base_url, settings, client)."""
+def wait_http(url: str, tries: int = 150) -> None:
     import time
 
     import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
+@pytest.fixture(scope="module")
+def service(ray_session, tmp_path_factory):
+    """The Serve application over its own namespace and SQLite file, reachable both ways it
+    serves HTTP: uvicorn inside the replica (the embedded default) and Serve's own path.
+    Yields ({"replica": url, "serve": url}, settings, client)."""
     from ray import serve
 
     import serve_app
@@ -87,18 +100,16 @@ def service(ray_session, tmp_path_factory):
 
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("svc")),
                         namespace=f"svc-{uuid.uuid4().hex[:10]}")
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(serve_app.Ingress.bind(settings.to_dict()), name="actorlog", route_prefix="/")
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    serve_port, replica_port = free_port(), free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
+    serve.run(serve_app.Ingress.bind(settings.to_dict(), f"127.0.0.1:{replica_port}"),
+              name="actorlog", route_prefix="/")
+    urls = {"replica": f"http://127.0.0.1:{replica_port}",
+            "serve": f"http://127.0.0.1:{serve_port}"}
+    for url in urls.values():
+        wait_http(url + "/health")
     client = connect(settings)
     client.settings = settings
-    yield base, settings, client
+    yield urls, settings, client
     serve.shutdown()
     kill_hosts(client)

@@ -11,11 +11,18 @@ from websockets.sync.client import connect as ws_connect
 
 
 @pytest.fixture(scope="module")
-def seeded(service):
-    base, settings, client = service
+def seeded_client(service):
+    urls, settings, client = service
     ref = client.ref("counter", "api-1")
     client.ask_many([(ref, {"type": "add", "amount": i}, None) for i in range(1, 26)])
-    return base, client
+    return urls, client
+
+
+@pytest.fixture(params=["replica", "serve"])
+def seeded(request, seeded_client):
+    """Every test runs against both HTTP paths: uvicorn in the replica, and Serve's own."""
+    urls, client = seeded_client
+    return urls[request.param], client
 
 
 def test_health(seeded):
@@ -85,10 +92,11 @@ def _frames(ws, n):
     return [json.loads(ws.recv(timeout=30)) for _ in range(n)]
 
 
-def test_websocket_tail_stored_then_live(seeded):
+def test_websocket_tail_stored_then_live(seeded, request):
     base, client = seeded
-    url = base.replace("http", "ws") + "/v1/actors/counter/ws-1/tail?from=1"
-    ref = client.ref("counter", "ws-1")
+    name = "ws-" + request.node.callspec.id
+    url = base.replace("http", "ws") + f"/v1/actors/counter/{name}/tail?from=1"
+    ref = client.ref("counter", name)
     client.ask_many([(ref, {"type": "note", "text": str(i)}, None) for i in range(5)])
     with ws_connect(url) as ws:
         stored = _frames(ws, 5)
