@@ -104,7 +104,7 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
         return
     ref = rt.client.ref(kind, entity_id)
     try:
-        async for what, event in ref.asubscribe(int(raw)):
+        async for _what, event in ref.asubscribe(int(raw)):
             await websocket.send_text(
                 '{"type":"event","event":' + _event_out(event).model_dump_json() + "}")
     except WebSocketDisconnect:

@@ -18,7 +18,7 @@ import time
 from typing import Any, AsyncIterator
 
 from runtime.entity import Context, EntityKind, Outcome, Rejected, Unknown
-from runtime.events import Event, NewEvent, decode, encode, stream_id
+from runtime.events import Event, decode, encode, stream_id
 from runtime.registry import get_kind
 from runtime.stores.base import EventStore, StoreError, WrongExpectedVersion
 

@@ -52,7 +52,7 @@ def test_ask_many_keeps_submission_order_per_entity(client):
 def test_many_entities_interleave_but_each_log_is_ordered(client):
     hosts = {}
     pending = []
-    for i in range(40):
+    for _ in range(40):
         for e in range(10):
             h = client.host_for("counter", f"m{e}")
             hosts[e] = h
@@ -203,7 +203,7 @@ def test_subscription_hands_over_from_stored_to_live_without_gap_or_duplicate(cl
     assert [e.data["text"] for e in seen] == [str(i) for i in range(total)]
     # from the middle, after everything is stored
     tail = []
-    for what, event in ref.subscribe(from_seq=598):
+    for _what, event in ref.subscribe(from_seq=598):
         tail.append(event.seq)
         if len(tail) == 3:
             break

@@ -7,6 +7,7 @@ import threading
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 
@@ -121,6 +122,6 @@ def test_websocket_tail_bad_input(seeded, path, needle):
     with ws_connect(base.replace("http", "ws") + path) as ws:
         frame = json.loads(ws.recv(timeout=30))
         assert frame["type"] == "error" and needle in frame["detail"]
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
         assert ws.close_code == 1008

@@ -165,8 +165,6 @@ class SQLiteEventStore(EventStore):
             raise StoreError("store is closed")
         if self._writer is None:
             self._start_writer()
-        if self._writer is None:
-            self._start_writer()
         req.loop = loop = asyncio.get_running_loop()
         req.fut = fut = loop.create_future()
         self._queue.put(req)
@@ -174,13 +172,6 @@ class SQLiteEventStore(EventStore):
 
     async def _write(self, fn: Callable[[sqlite3.Cursor], Any]) -> Any:
         return await self._submit(_Op(fn))
-
-    def _start_writer(self) -> None:
-        with self._writer_lock:
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, daemon=True,
-                                                name="actorlog-sqlite-writer")
-                self._writer.start()
 
     def _start_writer(self) -> None:
         with self._writer_lock:
