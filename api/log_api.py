@@ -4,6 +4,8 @@ their own routers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
@@ -103,9 +105,27 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
         await websocket.close(code=1008)
         return
     ref = rt.client.ref(kind, entity_id)
+
+    async def pump() -> None:
+        # aclosing: the host-side subscription ends as soon as this does, not at some GC
+        async with contextlib.aclosing(ref.asubscribe(int(raw))) as events:
+            async for _what, event in events:
+                await websocket.send_text(
+                    '{"type":"event","event":' + _event_out(event).model_dump_json() + "}")
+
+    async def watch() -> None:
+        # A quiet stream never sends, so a departed client is noticed by reading, not writing.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(watch())]
     try:
-        async for _what, event in ref.asubscribe(int(raw)):
-            await websocket.send_text(
-                '{"type":"event","event":' + _event_out(event).model_dump_json() + "}")
-    except WebSocketDisconnect:
-        return
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(
+                result, (asyncio.CancelledError, WebSocketDisconnect)):
+            raise result

@@ -92,7 +92,7 @@ class ActorHost:
 
     async def stats(self) -> dict[str, Any]:
         return {"index": self.index, "pid": os.getpid(), "resident": self.table.resident,
-                **self.table.counters}
+                "subscribers": self.table.subscribers, **self.table.counters}
 
     async def ping(self) -> int:
         return os.getpid()

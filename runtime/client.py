@@ -20,6 +20,7 @@ OutcomeUnknown is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, AsyncIterator, Iterator
 
@@ -51,6 +52,24 @@ class ActorError(Exception):
 class OutcomeUnknown(Exception):
     """The host died while running a command without an idempotency key: it may or may not
     have been committed. Read the log to find out."""
+
+
+@contextlib.contextmanager
+def _cancel_on_exit(gen: Any) -> Iterator[None]:
+    """A consumer that stops early (break, a closed WebSocket, an exception) must end the
+    generator on the host too: Ray keeps a streaming actor task running after its consumer
+    is gone, and a live subscription would go on pinning its entity and filling the object
+    store. Cancelling an ask_stream ends only the stream: the command itself runs on."""
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        if not finished:
+            try:
+                ray.cancel(gen)
+            except Exception:  # already finished or its host is gone: nothing to end
+                pass
 
 
 def _unwrap(reply: Any) -> Any:
@@ -170,9 +189,11 @@ class ActorRef:
     def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
                    ) -> Iterator[tuple[str, Any]]:
         """("progress", item)... then ("outcome", Outcome); a refusal raises ActorError."""
-        for ref in self._host.ask_stream.remote(self.kind, self.id, command, idempotency_key):
-            what, item = ray.get(ref)
-            yield what, (_unwrap(item) if what == "outcome" else item)
+        gen = self._host.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        with _cancel_on_exit(gen):
+            for ref in gen:
+                what, item = ray.get(ref)
+                yield what, (_unwrap(item) if what == "outcome" else item)
 
     def events(self, from_seq: int = 1, to_seq: int | None = None,
                limit: int | None = None) -> list[Event]:
@@ -183,8 +204,10 @@ class ActorRef:
 
     def subscribe(self, from_seq: int = 1, progress: bool = False
                   ) -> Iterator[tuple[str, Any]]:
-        for ref in self._host.subscribe.remote(self.kind, self.id, from_seq, progress):
-            yield ray.get(ref)
+        gen = self._host.subscribe.remote(self.kind, self.id, from_seq, progress)
+        with _cancel_on_exit(gen):
+            for ref in gen:
+                yield ray.get(ref)
 
     # --------------------------------------------------------------- async
 
@@ -209,10 +232,11 @@ class ActorRef:
 
     async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
                           ) -> AsyncIterator[tuple[str, Any]]:
-        async for ref in self._host.ask_stream.remote(self.kind, self.id, command,
-                                                      idempotency_key):
-            what, item = await ref
-            yield what, (_unwrap(item) if what == "outcome" else item)
+        gen = self._host.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        with _cancel_on_exit(gen):
+            async for ref in gen:
+                what, item = await ref
+                yield what, (_unwrap(item) if what == "outcome" else item)
 
     async def aevents(self, from_seq: int = 1, to_seq: int | None = None,
                       limit: int | None = None) -> list[Event]:
@@ -223,5 +247,7 @@ class ActorRef:
 
     async def asubscribe(self, from_seq: int = 1, progress: bool = False
                          ) -> AsyncIterator[tuple[str, Any]]:
-        async for ref in self._host.subscribe.remote(self.kind, self.id, from_seq, progress):
-            yield await ref
+        gen = self._host.subscribe.remote(self.kind, self.id, from_seq, progress)
+        with _cancel_on_exit(gen):
+            async for ref in gen:
+                yield await ref

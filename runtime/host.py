@@ -189,6 +189,10 @@ class EntityTable:
     def resident(self) -> int:
         return len(self._cells)
 
+    @property
+    def subscribers(self) -> int:
+        return sum(len(c.subscribers) for c in self._cells.values() if c.subscribers)
+
     # ------------------------------------------------------------------ mailbox
 
     async def _acquire(self, kind_name: str, entity_id: str) -> _Cell:

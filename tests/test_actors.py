@@ -250,3 +250,34 @@ print(ref.ask({{"type": "add", "amount": 1}}).version, ref.state()[1]["total"])
                          timeout=120, cwd=__import__("tests.conftest").conftest.ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["2", "8"]
+
+
+def _wait_for(predicate, seconds: float = 20.0) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_a_consumer_that_leaves_ends_its_subscription_on_the_host(client):
+    ref = client.ref("counter", "leave")
+    host = client.host_for("counter", "leave")
+    client.ask_many([(ref, {"type": "add", "amount": 1}, None) for _ in range(3)])
+    for _what, event in ref.subscribe(from_seq=1):
+        if event.seq == 2:
+            break
+    assert _wait_for(lambda: ray.get(host.stats.remote())["subscribers"] == 0)
+    ref.ask({"type": "add", "amount": 1})  # nobody listens; nothing piles up
+    assert ray.get(host.stats.remote())["subscribers"] == 0
+
+
+def test_leaving_an_ask_stream_does_not_cancel_the_command(client):
+    ref = client.ref("counter", "abandon")
+    for what, _item in ref.ask_stream({"type": "count_to", "n": 2000}):
+        assert what == "progress"
+        break
+    # the command runs to its end and its event is in the log
+    assert _wait_for(lambda: ref.state()[0] == 1)
+    assert ref.state()[1]["total"] == 2000

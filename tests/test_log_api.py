@@ -125,3 +125,31 @@ def test_websocket_tail_bad_input(seeded, path, needle):
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
         assert ws.close_code == 1008
+
+
+def test_closing_a_websocket_tail_ends_the_subscription(seeded_client):
+    """Even on a quiet stream (no event to send), a closed client ends its subscription."""
+    import time
+
+    import ray
+
+    urls, client = seeded_client
+    ref = client.ref("counter", "ws-close")
+    host = client.host_for("counter", "ws-close")
+    ref.ask({"type": "add", "amount": 1})
+
+    def subscribers() -> int:
+        return ray.get(host.stats.remote())["subscribers"]
+
+    def settle(expected: int) -> int:
+        deadline = time.time() + 20
+        while subscribers() != expected and time.time() < deadline:
+            time.sleep(0.1)
+        return subscribers()
+
+    before = settle(0)
+    url = urls["replica"].replace("http", "ws") + "/v1/actors/counter/ws-close/tail"
+    with ws_connect(url) as ws:
+        assert json.loads(ws.recv(timeout=30))["event"]["seq"] == 1
+        assert settle(before + 1) == before + 1
+    assert settle(before) == before == 0
