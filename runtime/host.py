@@ -189,6 +189,10 @@ class EntityTable:
     def resident(self) -> int:
         return len(self._cells)
 
+    def resident_streams(self) -> list[str]:
+        """Resident entities' streams, least recently used first."""
+        return list(self._cells)
+
     @property
     def subscribers(self) -> int:
         return sum(len(c.subscribers) for c in self._cells.values() if c.subscribers)
