@@ -138,7 +138,7 @@ class EntityTable:
         cell = _Cell(get_kind(kind_name), entity_id, stream)
         self._cells[stream] = cell
         if len(self._cells) > self.max_resident:
-            self._evict_lru()
+            self._evict_lru(spare=cell)
         return cell
 
     async def _load(self, cell: _Cell) -> None:
@@ -153,13 +153,16 @@ class EntityTable:
                       ) -> tuple[Any, int, int]:
         return await replay(self.store, kind, stream, at_version)
 
-    def _evict_lru(self) -> None:
+    def _evict_lru(self, spare: _Cell) -> None:
+        """Passivate the least recently used cells above the cap. Busy and tailed cells stay
+        (the table may then sit above the cap for a while), and so does ``spare``, the cell
+        being created: evicting it would send its caller round to create it again, forever."""
         excess = len(self._cells) - self.max_resident
         for stream in list(self._cells):
             if excess <= 0:
                 break
             cell = self._cells[stream]
-            if cell.busy or cell.subscribers:
+            if cell is spare or cell.busy or cell.subscribers:
                 continue
             self._drop(cell)
             self.counters["evictions"] += 1
@@ -310,6 +313,8 @@ class EntityTable:
         if result.duplicate:  # the key landed through another activation in the meantime
             self._drop(cell)
             return await self._duplicate(cell, result, with_state)
+        # The live fold sees exactly what a replay will: data as it comes back from the codec
+        # (tuples become lists, keys become strings), never the handler's own objects.
         events = [
             Event(stream, result.first_seq + i, ev.type, decode(encode(ev.data)), result.timestamp,
                   result.first_position + i, key,

@@ -109,3 +109,16 @@ async def test_store_failure_is_an_error_reply_and_the_entity_recovers(store):
     assert reply.code == "unavailable" and "disk full" in reply.message
     store.append = real
     assert (await table.ask("counter", "sf", {"type": "add", "amount": 1})).version == 2
+
+
+async def test_at_the_cap_with_every_entity_busy_a_new_one_still_activates(store):
+    table = EntityTable(store, max_resident=2)
+    tails = [table.subscribe("counter", name, 1) for name in ("t1", "t2")]
+    for name in ("t1", "t2"):
+        await table.ask("counter", name, {"type": "add", "amount": 1})
+    for tail in tails:
+        await tail.__anext__()  # both tailed: neither may be evicted
+    outcome = await asyncio.wait_for(table.ask("counter", "new", {"type": "add", "amount": 1}), 5)
+    assert outcome.version == 1 and table.resident == 3  # above the cap, not stuck
+    for tail in tails:
+        await tail.aclose()
