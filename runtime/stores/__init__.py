@@ -1,5 +1,5 @@
-"""Event store backends, chosen by URL: ``sqlite:///path/to/file.db`` (the embedded default) or,
-from the cluster issue on, ``postgresql://...``."""
+"""Event store backends, chosen by URL: ``sqlite:///path/to/file.db`` (the embedded default) or
+``postgresql://...`` (the cluster store)."""
 
 from __future__ import annotations
 
@@ -21,4 +21,9 @@ def open_store(url: str) -> EventStore:
         from runtime.stores.sqlite import SQLiteEventStore
 
         return SQLiteEventStore(url[len("sqlite://"):] or "actorlog.db")
-    raise ValueError(f"unsupported event store URL {url!r} (expected sqlite:///path)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from runtime.stores.postgres import PostgresEventStore
+
+        return PostgresEventStore(url)
+    raise ValueError(f"unsupported event store URL {url!r} "
+                     "(expected sqlite:///path or postgresql://...)")
