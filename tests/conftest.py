@@ -38,6 +38,39 @@ def kill_hosts(client) -> None:
             pass
 
 
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL 16 for the session (pgserver: no root, no system service)."""
+    import pgserver
+
+    server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+def new_database(server) -> str:
+    """A fresh, empty database on ``server``; returns its DSN."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    base = server.get_uri()
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base)
+        await conn.execute(f"CREATE DATABASE {name}")
+        await conn.close()
+
+    asyncio.run(create())
+    return base.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture
+def pg_dsn(pg_server):
+    return new_database(pg_server)
+
+
 @pytest.fixture
 def make_client(ray_session, tmp_path):
     """make_client(**settings) -> a connected Client on fresh hosts and a fresh store."""
@@ -59,9 +92,17 @@ def make_client(ray_session, tmp_path):
         kill_hosts(client)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    """Each host-level test runs on both event stores."""
+    if request.param == "sqlite":
+        return ""  # the default: a SQLite file in the test's data dir
+    return new_database(request.getfixturevalue("pg_server"))
+
+
 @pytest.fixture
-def client(make_client):
-    return make_client(hosts=2)
+def client(make_client, store_url):
+    return make_client(hosts=2, store_url=store_url)
 
 
 def free_port() -> int:

@@ -11,11 +11,7 @@ import ray
 from actors.counter import counter
 from runtime.client import ActorError
 from runtime.events import stream_id
-from runtime.stores.sqlite import SQLiteEventStore
-
-
-def store_of(client) -> SQLiteEventStore:
-    return SQLiteEventStore(client.settings.resolved_store_url[len("sqlite://"):])
+from runtime.stores import open_store
 
 
 def _mixed(i: int) -> dict:
@@ -109,8 +105,14 @@ def test_snapshot_plus_tail_equals_full_replay_and_time_travel(client):
     assert live == reactivated == (250, full)
     assert full["total"] == sum(range(1, 251))
 
-    store = store_of(client)
-    snap = __import__("asyncio").run(store.load_snapshot(stream_id("counter", "snap")))
+    async def newest_snapshot():
+        store = open_store(client.settings.resolved_store_url)
+        try:
+            return await store.load_snapshot(stream_id("counter", "snap"))
+        finally:
+            await store.close()
+
+    snap = __import__("asyncio").run(newest_snapshot())
     assert snap is not None and snap.seq == 200  # every 100 events, two kept
 
     for v in (0, 1, 99, 100, 150, 200, 201, 250):

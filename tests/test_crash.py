@@ -12,8 +12,8 @@ import ray
 from runtime.client import OutcomeUnknown
 
 
-def test_kill9_host_mid_burst_keeps_every_acknowledged_event(make_client):
-    client = make_client(hosts=1)
+def test_kill9_host_mid_burst_keeps_every_acknowledged_event(make_client, store_url):
+    client = make_client(hosts=1, store_url=store_url)
     host = next(iter(client.hosts.values()))
     pid = ray.get(host.ping.remote())
     entities = [f"crash-{i}" for i in range(16)]

@@ -5,39 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import uuid
-
-import asyncpg
 import pytest
 
 from runtime.events import NewEvent
 from runtime.stores.base import WrongExpectedVersion
 from runtime.stores.postgres import PostgresEventStore
 from tests.store_contract import EventStoreContract
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    import pgserver
-
-    server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
-def pg_dsn(pg_server):
-    """A fresh database per test: the cases assume an empty store."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    base = pg_server.get_uri()
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base)
-        await conn.execute(f"CREATE DATABASE {name}")
-        await conn.close()
-
-    asyncio.run(create())
-    return base.replace("/postgres?", f"/{name}?")
 
 
 @pytest.fixture
