@@ -225,7 +225,10 @@ def test_subscribers_see_progress_when_asked(client):
 
     t = threading.Thread(target=watch)
     t.start()
-    time.sleep(1.0)  # let the subscription register before the command runs
+    host = client.host_for("counter", "prog")
+    deadline = time.time() + 30  # the subscription must be registered before the command runs
+    while ray.get(host.stats.remote())["subscribers"] < 1 and time.time() < deadline:
+        time.sleep(0.05)
     ref.ask({"type": "count_to", "n": 3})
     t.join(timeout=30)
     assert [w for w, _ in got] == ["progress", "progress", "progress", "event"]
