@@ -91,8 +91,13 @@ class ActorHost:
         return self.table.passivate_all()
 
     async def stats(self) -> dict[str, Any]:
-        return {"index": self.index, "pid": os.getpid(), "resident": self.table.resident,
+        return {"index": self.index, "pid": os.getpid(),
+                "node": ray.get_runtime_context().get_node_id(), "resident": self.table.resident,
                 "subscribers": self.table.subscribers, **self.table.counters}
 
     async def ping(self) -> int:
         return os.getpid()
+
+    async def node(self) -> str:
+        """The Ray node this host runs on (placement over a cluster is observable)."""
+        return ray.get_runtime_context().get_node_id()
