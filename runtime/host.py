@@ -457,8 +457,3 @@ class EntityTable:
                 cell.subscribers.remove(sub)
                 if not cell.subscribers:
                     cell.subscribers = None
-
-    async def drain(self) -> None:
-        """Wait for background writes (snapshots)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)

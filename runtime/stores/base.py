@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
-from runtime.events import Event, NewEvent
+from orjson import loads
+
+from runtime.events import Event, NewEvent, encode
 
 __all__ = [
     "ANY",
@@ -19,8 +21,12 @@ __all__ = [
     "Snapshot",
     "StoreError",
     "WrongExpectedVersion",
+    "encode_append",
+    "events_from_rows",
+    "log_events_from_rows",
     "validate_append",
     "validate_range",
+    "validate_snapshot_seq",
 ]
 
 #: expected_version that skips the optimistic check (the sequence stays gap-free regardless).
@@ -91,6 +97,34 @@ def validate_range(from_seq: int, to_seq: int | None, limit: int | None) -> None
         raise ValueError("to must be an integer >= 0")
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError("limit must be an integer >= 0")
+
+
+def encode_append(stream: str, events: Sequence[NewEvent], expected_version: int
+                  ) -> list[tuple[str, bytes, bytes | None]]:
+    """Validate an append and encode its events as (type, data, metadata) rows. Done on the
+    caller's side by every backend: a payload that cannot be encoded is refused here, before
+    it can take a group commit down with it."""
+    validate_append(stream, events, expected_version)
+    return [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata))
+            for e in events]
+
+
+def validate_snapshot_seq(seq: int) -> None:
+    if not isinstance(seq, int) or seq < 1:
+        raise ValueError("a snapshot's seq must be an integer >= 1")
+
+
+def events_from_rows(stream: str, rows: Iterable[Sequence[Any]]) -> list[Event]:
+    """Rows of (seq, type, data, ts, position, idem, meta), as every backend selects them.
+    One call per page, not per row: this is the replay hot loop."""
+    return [Event(stream, s, t, loads(d), ts, p, k, None if m is None else loads(m))
+            for s, t, d, ts, p, k, m in rows]
+
+
+def log_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[Event]:
+    """Rows of (stream, seq, type, data, ts, position, idem, meta): the global log."""
+    return [Event(st, s, t, loads(d), ts, p, k, None if m is None else loads(m))
+            for st, s, t, d, ts, p, k, m in rows]
 
 
 class EventStore(abc.ABC):

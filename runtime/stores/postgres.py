@@ -30,8 +30,11 @@ from runtime.stores.base import (
     Snapshot,
     StoreError,
     WrongExpectedVersion,
-    validate_append,
+    encode_append,
+    events_from_rows,
+    log_events_from_rows,
     validate_range,
+    validate_snapshot_seq,
 )
 
 __all__ = ["PostgresEventStore"]
@@ -92,6 +95,12 @@ class _Append:
         self.fut = fut
 
 
+def _idem_result(row: asyncpg.Record) -> AppendResult:
+    """The first outcome of an append, from its idempotency row: what a retry gets back."""
+    return AppendResult(row["stream"], row["first_seq"], row["last_seq"], row["first_pos"],
+                        row["last_pos"], row["ts"], duplicate=True)
+
+
 class PostgresEventStore(EventStore):
     def __init__(self, dsn: str, pool_size: int = 8) -> None:
         self.dsn = dsn
@@ -133,9 +142,7 @@ class PostgresEventStore(EventStore):
         expected_version: int,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        validate_append(stream, events, expected_version)
-        rows = [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata))
-                for e in events]
+        rows = encode_append(stream, events, expected_version)
         await self._ready()
         fut = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Append(stream, rows, expected_version, idempotency_key, fut))
@@ -186,9 +193,7 @@ class PostgresEventStore(EventStore):
                     "SELECT i.* FROM idempotency i JOIN unnest($1::text[], $2::text[]) AS k(s, k)"
                     " ON i.stream = k.s AND i.key = k.k",
                     [s for s, _ in keyed], [k for _, k in keyed]):
-                prior[(row["stream"], row["key"])] = AppendResult(
-                    row["stream"], row["first_seq"], row["last_seq"], row["first_pos"],
-                    row["last_pos"], row["ts"], duplicate=True)
+                prior[(row["stream"], row["key"])] = _idem_result(row)
         # Decide every request against the locked versions. Accepted ones become ("new", i)
         # and get positions below; a key repeated within the batch is ("dup", i) of the first.
         ts = time.time()
@@ -275,8 +280,7 @@ class PostgresEventStore(EventStore):
             "AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4",
             stream, max(from_seq, 1), to_seq if to_seq is not None else _BIG,
             limit if limit is not None else MAX_READ_LIMIT)
-        return [Event(stream, s, t, loads(d), ts, p, k, None if m is None else loads(m))
-                for s, t, d, ts, p, k, m in rows]
+        return events_from_rows(stream, rows)
 
     async def last_version(self, stream: str) -> int:
         pool = await self._ready()
@@ -289,8 +293,7 @@ class PostgresEventStore(EventStore):
             "SELECT stream, seq, type, data, ts, position, idem, meta FROM events "
             "WHERE position >= $1 ORDER BY position LIMIT $2",
             from_position, min(limit, MAX_READ_LIMIT))
-        return [Event(st, s, t, loads(d), ts, p, k, None if m is None else loads(m))
-                for st, s, t, d, ts, p, k, m in rows]
+        return log_events_from_rows(rows)
 
     async def last_position(self) -> int:
         pool = await self._ready()
@@ -300,10 +303,7 @@ class PostgresEventStore(EventStore):
         pool = await self._ready()
         row = await pool.fetchrow("SELECT * FROM idempotency WHERE stream = $1 AND key = $2",
                                   stream, key)
-        if row is None:
-            return None
-        return AppendResult(stream, row["first_seq"], row["last_seq"], row["first_pos"],
-                            row["last_pos"], row["ts"], duplicate=True)
+        return None if row is None else _idem_result(row)
 
     async def delete_events(self, stream: str, to_seq: int) -> None:
         validate_range(to_seq, None, None)
@@ -311,8 +311,7 @@ class PostgresEventStore(EventStore):
         await pool.execute("DELETE FROM events WHERE stream = $1 AND seq <= $2", stream, to_seq)
 
     async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
-        if not isinstance(seq, int) or seq < 1:
-            raise ValueError("a snapshot's seq must be an integer >= 1")
+        validate_snapshot_seq(seq)
         blob = encode(state)
         pool = await self._ready()
         async with pool.acquire() as conn, conn.transaction():

@@ -23,8 +23,6 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from orjson import loads
-
 from runtime.events import Event, NewEvent, decode, encode
 from runtime.stores.base import (
     ANY,
@@ -34,8 +32,11 @@ from runtime.stores.base import (
     Snapshot,
     StoreError,
     WrongExpectedVersion,
-    validate_append,
+    encode_append,
+    events_from_rows,
+    log_events_from_rows,
     validate_range,
+    validate_snapshot_seq,
 )
 
 __all__ = ["SQLiteEventStore"]
@@ -153,11 +154,7 @@ class SQLiteEventStore(EventStore):
         expected_version: int,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        validate_append(stream, events, expected_version)
-        # Encode on the caller's thread: a payload that cannot be encoded is rejected here, before
-        # it can take a batch down with it, and the writer thread only does I/O.
-        rows = [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata))
-                for e in events]
+        rows = encode_append(stream, events, expected_version)  # the writer thread only does I/O
         return await self._submit(_Append(stream, rows, expected_version, idempotency_key))
 
     async def _submit(self, req: _Append | _Op) -> Any:
@@ -323,20 +320,13 @@ class SQLiteEventStore(EventStore):
             page = min(remaining, _READ_PAGE)
             with _gc_paused(page >= 256):
                 rows = conn.execute(_SELECT_EVENTS, (stream, lo, hi, page)).fetchall()
-                out += [Event(stream, s, t, loads(d), ts, p, k, None if m is None else loads(m))
-                        for s, t, d, ts, p, k, m in rows]
+                out += events_from_rows(stream, rows)
             if len(rows) < page:
                 break
             remaining -= len(rows)
             lo = rows[-1][0] + 1
             await asyncio.sleep(0)  # a long replay must not stall the host's other entities
         return out
-
-    def read_sync(self, stream: str, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
-        """Blocking read for benchmarks and tools that have no event loop."""
-        hi = to_seq if to_seq is not None else (1 << 62)
-        rows = self._reader().execute(_SELECT_EVENTS, (stream, from_seq, hi, -1)).fetchall()
-        return [Event(stream, s, t, decode(d), ts, p, k, decode(m)) for s, t, d, ts, p, k, m in rows]
 
     async def last_version(self, stream: str) -> int:
         row = self._reader().execute("SELECT version FROM streams WHERE stream = ?",
@@ -349,7 +339,7 @@ class SQLiteEventStore(EventStore):
             "SELECT stream, seq, type, data, ts, position, idem, meta FROM events "
             "WHERE position >= ? ORDER BY position LIMIT ?",
             (from_position, min(limit, MAX_READ_LIMIT))).fetchall()
-        return [Event(st, s, t, decode(d), ts, p, k, decode(m)) for st, s, t, d, ts, p, k, m in rows]
+        return log_events_from_rows(rows)
 
     async def last_position(self) -> int:
         row = self._reader().execute("SELECT max(position) FROM events").fetchone()
@@ -367,8 +357,7 @@ class SQLiteEventStore(EventStore):
         await self._write(op)
 
     async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
-        if not isinstance(seq, int) or seq < 1:
-            raise ValueError("a snapshot's seq must be an integer >= 1")
+        validate_snapshot_seq(seq)
         blob = encode(state)
         ts = time.time()
 
