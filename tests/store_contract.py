@@ -1,7 +1,8 @@
 """The EventStore conformance suite: written once, run against every backend.
 
 A backend's test module subclasses EventStoreContract and provides a ``store`` fixture (a fresh,
-empty store) and ``reopen`` (a second store instance on the same data, as after a restart).
+empty store), ``reopen`` (a second store instance on the same data, as after a restart) and
+``contract_url`` (the URL of another fresh store, for the case that runs several processes).
 The cases follow Akka's JournalSpec and SnapshotStoreSpec, plus what this runtime promises beyond
 them: typed conflicts, idempotent appends, a global ordered log, and concurrent writers.
 """
@@ -9,10 +10,12 @@ them: typed conflicts, idempotent appends, a global ordered log, and concurrent 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 
 import pytest
 
 from runtime.events import NewEvent
+from runtime.stores import open_store
 from runtime.stores.base import ANY, StoreError, WrongExpectedVersion
 
 S = "journal/p-1"
@@ -31,6 +34,28 @@ async def write_five(store, stream: str = S) -> None:
 
 def seqs(events) -> list[int]:
     return [e.seq for e in events]
+
+
+def _contend(url: str, stream: str, rounds: int, own: int, worker: int, out) -> None:
+    """One process of the multi-process case (module level: spawned processes import it)."""
+
+    async def run() -> None:
+        store = open_store(url)
+        wins = 0
+        for i in range(rounds):
+            version = await store.last_version(stream)
+            try:
+                await store.append(stream, [ev(worker)], version)
+                wins += 1
+            except WrongExpectedVersion:
+                pass
+            # group-committed appends to streams of its own, interleaved with the others'
+            await asyncio.gather(*(store.append(f"own{worker}/{j}", [ev(i)], ANY)
+                                   for j in range(own)))
+        await store.close()
+        out.put(wins)
+
+    asyncio.run(run())
 
 
 class EventStoreContract:
@@ -194,6 +219,23 @@ class EventStoreContract:
         finally:
             await other.close()
 
+    async def test_two_instances_alternating_share_one_gap_free_log(self, store, reopen):
+        """Two instances on one database (as two hosts' processes would be) take turns. Each
+        caches what it last committed between its own transactions, so each must notice the
+        other's commits: otherwise a position or a version would be handed out twice."""
+        other = await reopen()
+        try:
+            for i in range(20):
+                await store.append("alt/a", [ev(i)], i)
+                await other.append("alt/b", [ev(i)], i)
+                await other.append("alt/shared", [ev(i)], 2 * i)
+                await store.append("alt/shared", [ev(i)], 2 * i + 1)
+            log = await store.read_all(1, 1000)
+            assert [e.position for e in log] == list(range(1, 81))
+            assert seqs(await other.read("alt/shared")) == list(range(1, 41))
+        finally:
+            await other.close()
+
     # ------------------------------------------------------------ global log
 
     async def test_global_log_in_commit_order(self, store):
@@ -288,3 +330,40 @@ class EventStoreContract:
         await other.close()
         with pytest.raises(StoreError):
             await other.append(S, [ev(1)], 0)
+
+    # ------------------------------------------------------------ several processes
+
+    def test_processes_contending_never_fork_and_share_a_gap_free_log(self, contract_url):
+        """Three processes (as three hosts would) race on one stream while group-committing to
+        their own: every seq has exactly one writer, and the global log stays gap-free and in
+        commit order."""
+        rounds, own, procs_n = 150, 8, 3
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_contend, args=(contract_url, "x/1", rounds, own, w, out))
+                 for w in range(procs_n)]
+        for p in procs:
+            p.start()
+        wins = [out.get(timeout=180) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+
+        async def check() -> None:
+            store = open_store(contract_url)
+            try:
+                events = await store.read("x/1")
+                assert seqs(events) == list(range(1, len(events) + 1))
+                # a failed attempt needs another's success inside its window: wins >= rounds
+                assert len(events) == sum(wins) >= rounds
+                log = await store.read_all(1, 100_000)
+                assert [e.position for e in log] == list(range(1, len(log) + 1))
+                assert len(log) == sum(wins) + procs_n * rounds * own
+                per_stream: dict[str, list[int]] = {}
+                for e in log:
+                    per_stream.setdefault(e.stream, []).append(e.seq)
+                assert all(s == list(range(1, len(s) + 1)) for s in per_stream.values())
+            finally:
+                await store.close()
+
+        asyncio.run(check())
