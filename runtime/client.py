@@ -72,9 +72,13 @@ def _cancel_on_exit(gen: Any) -> Iterator[None]:
                 pass
 
 
+def _as_error(reply: ErrorReply) -> ActorError:
+    return ActorError(reply.code, reply.message, reply.details)
+
+
 def _unwrap(reply: Any) -> Any:
     if isinstance(reply, ErrorReply):
-        raise ActorError(reply.code, reply.message, reply.details)
+        raise _as_error(reply)
     return reply
 
 
@@ -105,41 +109,39 @@ class Client:
     def host_for(self, kind: str, entity_id: str) -> Any:
         return self.hosts[self.host_name_for(kind, entity_id)]
 
-    def _group(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]):
+    def _submit_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
+                     ) -> tuple[list[list[int]], list[Any]]:
+        """One ask_many Ray call per host; returns the call indices each host got, and the
+        pending replies in the same order."""
         by_host: dict[str, list[int]] = {}
         for i, (ref, _, _) in enumerate(calls):
             by_host.setdefault(self.host_name_for(ref.kind, ref.id), []).append(i)
-        return by_host
+        pending = [self.hosts[name].ask_many.remote(
+            [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in idx])
+            for name, idx in by_host.items()]
+        return list(by_host.values()), pending
+
+    @staticmethod
+    def _collect(n: int, indices: list[list[int]], replies: list[list[Any]]
+                 ) -> list[Outcome | ActorError]:
+        out: list[Any] = [None] * n
+        for idx, batch in zip(indices, replies):
+            for i, reply in zip(idx, batch):
+                out[i] = _as_error(reply) if isinstance(reply, ErrorReply) else reply
+        return out
 
     def ask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
                  ) -> list[Outcome | ActorError]:
         """Many commands in one Ray call per host. Unlike separate asks (which Ray may start in
         any order on an async host), commands to one entity run in list order. Refusals come
         back as ActorError values in place, not raised."""
-        by_host = self._group(calls)
-        refs = {name: self.hosts[name].ask_many.remote(
-            [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in idx])
-            for name, idx in by_host.items()}
-        out: list[Any] = [None] * len(calls)
-        for name, idx in by_host.items():
-            for i, reply in zip(idx, ray.get(refs[name])):
-                out[i] = ActorError(reply.code, reply.message, reply.details) if isinstance(
-                    reply, ErrorReply) else reply
-        return out
+        indices, pending = self._submit_many(calls)
+        return self._collect(len(calls), indices, ray.get(pending))
 
     async def aask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
                         ) -> list[Outcome | ActorError]:
-        by_host = self._group(calls)
-        names = list(by_host)
-        replies = await asyncio.gather(*(self.hosts[n].ask_many.remote(
-            [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in by_host[n]])
-            for n in names))
-        out: list[Any] = [None] * len(calls)
-        for name, batch in zip(names, replies):
-            for i, reply in zip(by_host[name], batch):
-                out[i] = ActorError(reply.code, reply.message, reply.details) if isinstance(
-                    reply, ErrorReply) else reply
-        return out
+        indices, pending = self._submit_many(calls)
+        return self._collect(len(calls), indices, await asyncio.gather(*pending))
 
     def stats(self) -> list[dict[str, Any]]:
         return ray.get([h.stats.remote() for h in self.hosts.values()])

@@ -45,6 +45,18 @@ def test_ask_many_keeps_submission_order_per_entity(client):
     assert isinstance(bad[0], ActorError) and bad[0].code == "invalid"
 
 
+def test_aask_many_is_the_async_twin(client):
+    import asyncio
+
+    ref = client.ref("counter", "async-many")
+    calls = [(ref, {"type": "note", "text": str(i)}, None) for i in range(50)]
+    calls.append((client.ref("counter", "other"), {"type": "add", "amount": "x"}, None))
+    outcomes = asyncio.run(client.aask_many(calls))
+    assert [o.version for o in outcomes[:50]] == list(range(1, 51))
+    assert isinstance(outcomes[50], ActorError) and outcomes[50].code == "invalid"
+    assert [e.data["text"] for e in ref.events()] == [str(i) for i in range(50)]
+
+
 def test_many_entities_interleave_but_each_log_is_ordered(client):
     hosts = {}
     pending = []
