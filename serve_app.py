@@ -52,9 +52,7 @@ class Ingress:
                  http_bind: str | None = None) -> None:
         base = Settings.from_env()
         if settings:
-            base = Settings(**{**base.to_dict(), **settings,
-                               "kind_modules": tuple(settings.get("kind_modules",
-                                                                  base.kind_modules))})
+            base = Settings.from_dict({**base.to_dict(), **settings})
         install(Runtime.start(base))
         if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
             host, _, port = http_bind.rpartition(":")
@@ -87,11 +85,11 @@ def main() -> None:
         http_bind, serve_port = None, port
     if DIRECT_INGRESS:
         # Under direct ingress the replica serves HTTP itself from the first free port of its
-        # range; Serve 2.60 still starts a proxy, on http_options.port, so the proxy goes one
-        # port up and the replica takes serve_port.
+        # range; Serve 2.60 still starts a proxy (on http_options.port), so the proxy goes just
+        # past that range and the replica takes serve_port.
         os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(serve_port))
         os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(serve_port + 100))
-        proxy_port = serve_port + 1 if mode == "serve" else serve_port + 101
+        proxy_port = serve_port + 101
     else:
         proxy_port = serve_port
     ray.init(namespace=settings.namespace, include_dashboard=False, log_to_driver=False)

@@ -29,7 +29,7 @@ HOST_PREFIX = "actorlog-host-"
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=100_000)
 class ActorHost:
     def __init__(self, settings: dict[str, Any], index: int) -> None:
-        self.settings = Settings(**{**settings, "kind_modules": tuple(settings["kind_modules"])})
+        self.settings = Settings.from_dict(settings)
         self.index = index
         load_modules(self.settings.kind_modules)
         self.store = open_store(self.settings.resolved_store_url)

@@ -51,6 +51,11 @@ class Settings:
         )
         return replace(base, **overrides)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Settings":
+        """The inverse of to_dict, as settings travel to hosts and replicas (lists -> tuples)."""
+        return cls(**{**values, "kind_modules": tuple(values.get("kind_modules", ("actors",)))})
+
     @property
     def resolved_store_url(self) -> str:
         if self.store_url:
