@@ -5,6 +5,11 @@ Commands
   add        {"amount": int}             -> added
   count_to   {"n": int, "step": int=1}   -> emits progress n times, then one added(n * step)
   note       {"text": str}               -> noted (for payload-size tests)
+  job        {"steps": int, "interval": float=0}
+             -> commits job_started, then one job_step per step as it goes (progress emitted
+                too), and decides job_finished. The shape of a long run (an episode, an LLM
+                run): if its activation dies or is fenced mid-way, the next activation's
+                recovery stores job_interrupted, so the log always says how the job ended.
 """
 
 from __future__ import annotations
@@ -49,6 +54,53 @@ def note(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     if not isinstance(text, str):
         raise Rejected("text must be a string", code="invalid")
     return NewEvent("noted", {"text": text})
+
+
+@counter.command("job")
+async def job(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    steps = _int(cmd, "steps")
+    interval = cmd.get("interval", 0)
+    if not 0 < steps <= 10_000:
+        raise Rejected("steps must be between 1 and 10000", code="invalid")
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) \
+            or not 0 <= interval <= 10:
+        raise Rejected("interval must be a number of seconds between 0 and 10", code="invalid")
+    job_id = state.get("jobs", 0) + 1
+    await ctx.commit(NewEvent("job_started", {"job": job_id, "steps": steps}))
+    for step in range(1, steps + 1):
+        await asyncio.sleep(interval)
+        ctx.emit({"job": job_id, "step": step})
+        await ctx.commit(NewEvent("job_step", {"job": job_id, "step": step}))
+    return NewEvent("job_finished", {"job": job_id})
+
+
+@counter.recovery
+def close_open_job(state: dict) -> NewEvent | None:
+    running = state.get("job")
+    if running and running["status"] == "running":
+        return NewEvent("job_interrupted", {"job": running["id"], "step": running["step"]})
+    return None
+
+
+@counter.event("job_started")
+def job_started(state: dict, data: dict) -> dict:
+    return {**state, "jobs": data["job"],
+            "job": {"id": data["job"], "steps": data["steps"], "step": 0, "status": "running"}}
+
+
+@counter.event("job_step")
+def job_step(state: dict, data: dict) -> dict:
+    return {**state, "job": {**state["job"], "step": data["step"]}}
+
+
+@counter.event("job_finished")
+def job_finished(state: dict, data: dict) -> dict:
+    return {**state, "job": {**state["job"], "status": "finished"}}
+
+
+@counter.event("job_interrupted")
+def job_interrupted(state: dict, data: dict) -> dict:
+    return {**state, "job": {**state["job"], "status": "interrupted"}}
 
 
 @counter.event("added")

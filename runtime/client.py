@@ -11,10 +11,17 @@
 Every call has an ``a``-prefixed coroutine twin for async code. Ordering: one entity runs one
 command at a time, in the order commands reach its host. Ray starts an async actor's calls in
 no guaranteed order, so a driver that fires several asks without awaiting each should use
-Client.ask_many, which keeps list order per entity. A host that dies mid-call makes
-the outcome unknown: reads are retried while the host restarts; a command is retried only when it
-carries an idempotency key (the store then guarantees it is applied once), otherwise
-OutcomeUnknown is raised.
+Client.ask_many, which keeps list order per entity.
+
+When a host dies (its process, or its whole node), the client asks placement to revive it
+(Ray restarts it in place, or it is created again on a live node) and then:
+- reads are retried, and subscriptions resume from the next sequence number, with no gap;
+- a command that carries an idempotency key is retried (the store applies it once);
+- any other command in flight raises OutcomeUnknown: it may or may not have been committed,
+  and the log says which. A long command (ask_stream, a job) interrupted this way is closed
+  in the log by its kind's recovery when the entity next activates.
+If the host cannot be reached again within ``retry_seconds``, Unavailable is raised. No call
+waits on a dead host forever.
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ from runtime.config import Settings
 from runtime.entity import Outcome
 from runtime.events import Event, stream_id
 from runtime.host import ErrorReply
-from runtime.placement import ensure_hosts, find_hosts, rendezvous
+from runtime.placement import ensure_hosts, find_hosts, rendezvous, revive
 
-__all__ = ["ActorError", "ActorRef", "Client", "OutcomeUnknown", "connect"]
+__all__ = ["ActorError", "ActorRef", "Client", "OutcomeUnknown", "Unavailable", "connect"]
 
 _HOST_GONE = (ActorDiedError, ActorUnavailableError, RayActorError)
 
@@ -52,6 +59,36 @@ class ActorError(Exception):
 class OutcomeUnknown(Exception):
     """The host died while running a command without an idempotency key: it may or may not
     have been committed. Read the log to find out."""
+
+
+class Unavailable(Exception):
+    """The entity's host could not be reached again within the client's retry window."""
+
+
+class _Attempts:
+    """One call's budget for host failures: a retry window that starts at the first failure,
+    and an exponential backoff."""
+
+    __slots__ = ("client", "what", "deadline", "delay")
+
+    def __init__(self, client: "Client", what: str) -> None:
+        self.client = client
+        self.what = what
+        self.deadline: float | None = None
+        self.delay = 0.05
+
+    def after_failure(self, exc: BaseException, retry: bool) -> float:
+        """The delay before the next attempt, or the documented error to raise instead."""
+        if not retry:
+            raise OutcomeUnknown(f"host died during {self.what}") from exc
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.client.retry_seconds
+        elif now > self.deadline:
+            raise Unavailable(f"{self.what}: host not reachable for "
+                              f"{self.client.retry_seconds:g} s") from exc
+        delay, self.delay = self.delay, min(self.delay * 2, 1.0)
+        return delay
 
 
 @contextlib.contextmanager
@@ -83,7 +120,7 @@ def _unwrap(reply: Any) -> Any:
 
 
 def connect(settings: Settings | None = None, *, address: str | None = None,
-            start_hosts: bool = True, retry_seconds: float = 30.0) -> "Client":
+            start_hosts: bool = True, retry_seconds: float = 60.0) -> "Client":
     """Join the Ray cluster (or start a local one) and reach the actor hosts."""
     settings = settings or Settings.from_env()
     if not ray.is_initialized():
@@ -91,12 +128,14 @@ def connect(settings: Settings | None = None, *, address: str | None = None,
     hosts = ensure_hosts(settings) if start_hosts else find_hosts(settings.namespace)
     if not hosts:
         raise LookupError(f"no actor hosts in namespace {settings.namespace!r}")
-    return Client(hosts, retry_seconds=retry_seconds)
+    return Client(hosts, settings, retry_seconds=retry_seconds)
 
 
 class Client:
-    def __init__(self, hosts: dict[str, Any], retry_seconds: float = 30.0) -> None:
+    def __init__(self, hosts: dict[str, Any], settings: Settings | None = None,
+                 retry_seconds: float = 60.0) -> None:
         self.hosts = dict(hosts)
+        self.settings = settings or Settings.from_env()
         self._names = sorted(self.hosts)
         self.retry_seconds = retry_seconds
 
@@ -109,39 +148,98 @@ class Client:
     def host_for(self, kind: str, entity_id: str) -> Any:
         return self.hosts[self.host_name_for(kind, entity_id)]
 
-    def _submit_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
-                     ) -> tuple[list[list[int]], list[Any]]:
-        """One ask_many Ray call per host; returns the call indices each host got, and the
-        pending replies in the same order."""
+    def revive(self, name: str, dead: Any) -> None:
+        """Replace the handle ``dead`` of host ``name`` by a live one (once: callers that saw
+        the same dead handle find it replaced). A failure here is retried by the caller."""
+        if self.hosts.get(name) is not dead:
+            return
+        try:
+            self.hosts[name] = revive(self.settings, name)
+        except Exception:  # no live node yet, GCS busy: the next attempt tries again
+            pass
+
+    async def arevive(self, name: str, dead: Any) -> None:
+        if self.hosts.get(name) is dead:
+            await asyncio.to_thread(self.revive, name, dead)
+
+    # ------------------------------------------------------------- bulk commands
+
+    def _groups(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
+                ) -> dict[str, list[int]]:
         by_host: dict[str, list[int]] = {}
         for i, (ref, _, _) in enumerate(calls):
             by_host.setdefault(self.host_name_for(ref.kind, ref.id), []).append(i)
-        pending = [self.hosts[name].ask_many.remote(
+        return by_host
+
+    def _send(self, name: str, calls: list[tuple["ActorRef", dict[str, Any], str | None]],
+              idx: list[int]) -> tuple[Any, Any]:
+        handle = self.hosts[name]
+        return handle, handle.ask_many.remote(
             [(calls[i][0].kind, calls[i][0].id, calls[i][1], calls[i][2]) for i in idx])
-            for name, idx in by_host.items()]
-        return list(by_host.values()), pending
 
     @staticmethod
-    def _collect(n: int, indices: list[list[int]], replies: list[list[Any]]
-                 ) -> list[Outcome | ActorError]:
-        out: list[Any] = [None] * n
-        for idx, batch in zip(indices, replies):
-            for i, reply in zip(idx, batch):
-                out[i] = _as_error(reply) if isinstance(reply, ErrorReply) else reply
-        return out
+    def _fill(out: list[Any], idx: list[int], replies: list[Any] | BaseException) -> None:
+        for n, i in enumerate(idx):
+            if isinstance(replies, BaseException):
+                out[i] = replies
+            else:
+                out[i] = _as_error(replies[n]) if isinstance(replies[n], ErrorReply) \
+                    else replies[n]
+
+    @staticmethod
+    def _all_keyed(calls: list[tuple["ActorRef", dict[str, Any], str | None]],
+                   idx: list[int]) -> bool:
+        return all(calls[i][2] is not None for i in idx)
 
     def ask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
-                 ) -> list[Outcome | ActorError]:
+                 ) -> list[Any]:
         """Many commands in one Ray call per host. Unlike separate asks (which Ray may start in
         any order on an async host), commands to one entity run in list order. Refusals come
-        back as ActorError values in place, not raised."""
-        indices, pending = self._submit_many(calls)
-        return self._collect(len(calls), indices, ray.get(pending))
+        back as ActorError values in place, not raised; so do OutcomeUnknown and Unavailable
+        for the calls of a host that died (a host's batch is retried when every command in it
+        carries an idempotency key)."""
+        out: list[Any] = [None] * len(calls)
+        groups = self._groups(calls)
+        sent = {name: self._send(name, calls, idx) for name, idx in groups.items()}
+        for name, idx in groups.items():
+            attempts = _Attempts(self, f"ask_many on {name}")
+            handle, pending = sent[name]
+            while True:
+                try:
+                    self._fill(out, idx, ray.get(pending))
+                    break
+                except _HOST_GONE as exc:
+                    self.revive(name, handle)
+                    try:
+                        time.sleep(attempts.after_failure(exc, self._all_keyed(calls, idx)))
+                    except (OutcomeUnknown, Unavailable) as err:
+                        self._fill(out, idx, err)
+                        break
+                    handle, pending = self._send(name, calls, idx)
+        return out
 
     async def aask_many(self, calls: list[tuple["ActorRef", dict[str, Any], str | None]]
-                        ) -> list[Outcome | ActorError]:
-        indices, pending = self._submit_many(calls)
-        return self._collect(len(calls), indices, await asyncio.gather(*pending))
+                        ) -> list[Any]:
+        out: list[Any] = [None] * len(calls)
+
+        async def one_host(name: str, idx: list[int]) -> None:
+            attempts = _Attempts(self, f"ask_many on {name}")
+            while True:
+                handle, pending = self._send(name, calls, idx)
+                try:
+                    self._fill(out, idx, await pending)
+                    return
+                except _HOST_GONE as exc:
+                    await self.arevive(name, handle)
+                    try:
+                        await asyncio.sleep(attempts.after_failure(
+                            exc, self._all_keyed(calls, idx)))
+                    except (OutcomeUnknown, Unavailable) as err:
+                        self._fill(out, idx, err)
+                        return
+
+        await asyncio.gather(*(one_host(n, idx) for n, idx in self._groups(calls).items()))
+        return out
 
     def stats(self) -> list[dict[str, Any]]:
         return ray.get([h.stats.remote() for h in self.hosts.values()])
@@ -153,35 +251,35 @@ class Client:
 class ActorRef:
     """A location-transparent reference to one entity."""
 
-    __slots__ = ("client", "kind", "id")
+    __slots__ = ("client", "kind", "id", "_host_name")
 
     def __init__(self, client: Client, kind: str, entity_id: str) -> None:
         self.client = client
         self.kind = kind
         self.id = entity_id
+        self._host_name = client.host_name_for(kind, entity_id)
 
     def __repr__(self) -> str:
         return f"ActorRef({self.kind!r}, {self.id!r})"
 
     @property
     def _host(self) -> Any:
-        return self.client.host_for(self.kind, self.id)
+        return self.client.hosts[self._host_name]
+
+    def _what(self, method: str) -> str:
+        return f"{method} on {self.kind}/{self.id}"
 
     # --------------------------------------------------------------- sync
 
     def _call(self, retry: bool, method: str, *args: Any) -> Any:
-        deadline = time.monotonic() + self.client.retry_seconds
-        delay = 0.05
+        attempts = _Attempts(self.client, self._what(method))
         while True:
+            handle = self._host
             try:
-                return ray.get(getattr(self._host, method).remote(*args))
+                return ray.get(getattr(handle, method).remote(*args))
             except _HOST_GONE as exc:
-                if not retry:
-                    raise OutcomeUnknown(f"host died during {method} on {self!r}") from exc
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                self.client.revive(self._host_name, handle)
+                time.sleep(attempts.after_failure(exc, retry))
 
     def ask(self, command: dict[str, Any], idempotency_key: str | None = None,
             with_state: bool = False) -> Outcome:
@@ -190,12 +288,18 @@ class ActorRef:
 
     def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
                    ) -> Iterator[tuple[str, Any]]:
-        """("progress", item)... then ("outcome", Outcome); a refusal raises ActorError."""
-        gen = self._host.ask_stream.remote(self.kind, self.id, command, idempotency_key)
-        with _cancel_on_exit(gen):
-            for ref in gen:
-                what, item = ray.get(ref)
-                yield what, (_unwrap(item) if what == "outcome" else item)
+        """("progress", item)... then ("outcome", Outcome); a refusal raises ActorError, and a
+        host lost mid-stream OutcomeUnknown (the stream is not replayed: read the log)."""
+        handle = self._host
+        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        try:
+            with _cancel_on_exit(gen):
+                for ref in gen:
+                    what, item = ray.get(ref)
+                    yield what, (_unwrap(item) if what == "outcome" else item)
+        except _HOST_GONE as exc:
+            self.client.revive(self._host_name, handle)
+            raise OutcomeUnknown(f"host died during {self._what('ask_stream')}") from exc
 
     def events(self, from_seq: int = 1, to_seq: int | None = None,
                limit: int | None = None) -> list[Event]:
@@ -206,26 +310,38 @@ class ActorRef:
 
     def subscribe(self, from_seq: int = 1, progress: bool = False
                   ) -> Iterator[tuple[str, Any]]:
-        gen = self._host.subscribe.remote(self.kind, self.id, from_seq, progress)
-        with _cancel_on_exit(gen):
-            for ref in gen:
-                yield ray.get(ref)
+        """("event", Event) for every committed event from ``from_seq`` on, stored then live
+        (and ("progress", item) if asked). It survives its host: after a failover it resumes
+        on the revived host from the next sequence number, with no gap and no duplicate."""
+        attempts = _Attempts(self.client, self._what("subscribe"))
+        next_seq = from_seq
+        while True:
+            handle = self._host
+            gen = handle.subscribe.remote(self.kind, self.id, next_seq, progress)
+            try:
+                with _cancel_on_exit(gen):
+                    for ref in gen:
+                        item = ray.get(ref)
+                        attempts.deadline = None
+                        if item[0] == "event":
+                            next_seq = item[1].seq + 1
+                        yield item
+                return
+            except _HOST_GONE as exc:
+                self.client.revive(self._host_name, handle)
+                time.sleep(attempts.after_failure(exc, True))
 
     # --------------------------------------------------------------- async
 
     async def _acall(self, retry: bool, method: str, *args: Any) -> Any:
-        deadline = time.monotonic() + self.client.retry_seconds
-        delay = 0.05
+        attempts = _Attempts(self.client, self._what(method))
         while True:
+            handle = self._host
             try:
-                return await getattr(self._host, method).remote(*args)
+                return await getattr(handle, method).remote(*args)
             except _HOST_GONE as exc:
-                if not retry:
-                    raise OutcomeUnknown(f"host died during {method} on {self!r}") from exc
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                await self.client.arevive(self._host_name, handle)
+                await asyncio.sleep(attempts.after_failure(exc, retry))
 
     async def aask(self, command: dict[str, Any], idempotency_key: str | None = None,
                    with_state: bool = False) -> Outcome:
@@ -234,11 +350,16 @@ class ActorRef:
 
     async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
                           ) -> AsyncIterator[tuple[str, Any]]:
-        gen = self._host.ask_stream.remote(self.kind, self.id, command, idempotency_key)
-        with _cancel_on_exit(gen):
-            async for ref in gen:
-                what, item = await ref
-                yield what, (_unwrap(item) if what == "outcome" else item)
+        handle = self._host
+        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        try:
+            with _cancel_on_exit(gen):
+                async for ref in gen:
+                    what, item = await ref
+                    yield what, (_unwrap(item) if what == "outcome" else item)
+        except _HOST_GONE as exc:
+            await self.client.arevive(self._host_name, handle)
+            raise OutcomeUnknown(f"host died during {self._what('ask_stream')}") from exc
 
     async def aevents(self, from_seq: int = 1, to_seq: int | None = None,
                       limit: int | None = None) -> list[Event]:
@@ -249,7 +370,20 @@ class ActorRef:
 
     async def asubscribe(self, from_seq: int = 1, progress: bool = False
                          ) -> AsyncIterator[tuple[str, Any]]:
-        gen = self._host.subscribe.remote(self.kind, self.id, from_seq, progress)
-        with _cancel_on_exit(gen):
-            async for ref in gen:
-                yield await ref
+        attempts = _Attempts(self.client, self._what("subscribe"))
+        next_seq = from_seq
+        while True:
+            handle = self._host
+            gen = handle.subscribe.remote(self.kind, self.id, next_seq, progress)
+            try:
+                with _cancel_on_exit(gen):
+                    async for ref in gen:
+                        item = await ref
+                        attempts.deadline = None
+                        if item[0] == "event":
+                            next_seq = item[1].seq + 1
+                        yield item
+                return
+            except _HOST_GONE as exc:
+                await self.client.arevive(self._host_name, handle)
+                await asyncio.sleep(attempts.after_failure(exc, True))

@@ -13,13 +13,14 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from runtime.events import Event, NewEvent
 
-__all__ = ["Context", "EntityKind", "Outcome", "Rejected", "Unknown"]
+__all__ = ["Context", "EntityKind", "Fenced", "Outcome", "Rejected", "Unknown"]
 
 State = Any
 Command = Mapping[str, Any]
 Decision = NewEvent | Iterable[NewEvent] | None
 CommandHandler = Callable[[State, Command, "Context"], Decision | Awaitable[Decision]]
 EventHandler = Callable[[State, Any], State]
+RecoveryHandler = Callable[[State], Decision]
 
 
 class Rejected(Exception):
@@ -41,6 +42,12 @@ class Unknown(LookupError):
     """An entity kind that no module registered."""
 
 
+class Fenced(Exception):
+    """A mid-command commit found the stream moved on: another activation (on another host,
+    after a failover or a partition) has written it, so this one is stale and must stop. The
+    host turns it into a ``conflict`` reply; nothing more of the command is stored."""
+
+
 @dataclass(slots=True)
 class Outcome:
     """What a command did: the events it committed (empty when it decided none) and the version
@@ -55,22 +62,38 @@ class Outcome:
 
 
 class Context:
-    """What a command handler may use besides state and command. Progress emitted here is
-    ephemeral (token deltas): it reaches the asking client and live subscribers, never the log."""
+    """What a command handler may use besides state and command.
 
-    __slots__ = ("kind", "entity_id", "version", "_emit", "services")
+    ``emit`` sends ephemeral progress (token deltas) to the asking client and live subscribers,
+    never to the log. ``commit`` stores events before the command ends, for long work whose
+    steps must survive a crash (a run started, each turn of an episode): it returns once they
+    are durable and folded, and ``state``/``version`` then include them. A commit that finds the
+    stream written by someone else raises Fenced; let it propagate.
+    """
+
+    __slots__ = ("kind", "entity_id", "version", "state", "_emit", "_commit", "services")
 
     def __init__(self, kind: str, entity_id: str, version: int,
-                 emit: Callable[[Any], None] | None = None, services: Any = None) -> None:
+                 emit: Callable[[Any], None] | None = None, services: Any = None,
+                 state: State = None,
+                 commit: Callable[[list[NewEvent]], Awaitable[list[Event]]] | None = None
+                 ) -> None:
         self.kind = kind
         self.entity_id = entity_id
         self.version = version
+        self.state = state
         self._emit = emit
+        self._commit = commit
         self.services = services
 
     def emit(self, progress: Any) -> None:
         if self._emit is not None:
             self._emit(progress)
+
+    async def commit(self, *events: NewEvent) -> list[Event]:
+        if self._commit is None:
+            raise RuntimeError("this context cannot commit (a dry run)")
+        return await self._commit(list(events))
 
 
 class EntityKind:
@@ -101,6 +124,7 @@ class EntityKind:
         self._commands: dict[str, CommandHandler] = {}
         self._async_commands: set[str] = set()
         self._events: dict[str, EventHandler] = {}
+        self._recovery: RecoveryHandler | None = None
 
     def command(self, name: str) -> Callable[[CommandHandler], CommandHandler]:
         def register(fn: CommandHandler) -> CommandHandler:
@@ -118,6 +142,18 @@ class EntityKind:
 
         return register
 
+    def recovery(self, fn: RecoveryHandler) -> RecoveryHandler:
+        """Register what to store when the entity is activated: the events that close work a
+        dead or fenced activation left open (a run marked interrupted). It sees the replayed
+        state; returning nothing means there is nothing to close."""
+        self._recovery = fn
+        return fn
+
+    def recover(self, state: State) -> list[NewEvent]:
+        if self._recovery is None:
+            return []
+        return self._checked("recovery", self._recovery(state))
+
     @property
     def command_types(self) -> list[str]:
         return sorted(self._commands)
@@ -131,12 +167,15 @@ class EntityKind:
         decided = handler(state, command, ctx)
         if ctype in self._async_commands:
             decided = await decided
+        return self._checked(ctype, decided)
+
+    def _checked(self, source: str, decided: Decision) -> list[NewEvent]:
         if decided is None:
             return []
         events = [decided] if isinstance(decided, NewEvent) else list(decided)
         for ev in events:
             if ev.type not in self._events:
-                raise TypeError(f"{self.name}.{ctype} decided an event {ev.type!r} "
+                raise TypeError(f"{self.name}.{source} decided an event {ev.type!r} "
                                 "that no event handler folds")
         return events
 

@@ -17,10 +17,10 @@ import collections
 import time
 from typing import Any, AsyncIterator
 
-from runtime.entity import Context, EntityKind, Outcome, Rejected, Unknown
-from runtime.events import Event, decode, encode, stream_id
+from runtime.entity import Context, EntityKind, Fenced, Outcome, Rejected, Unknown
+from runtime.events import Event, NewEvent, decode, encode, stream_id
 from runtime.registry import get_kind
-from runtime.stores.base import EventStore, StoreError, WrongExpectedVersion
+from runtime.stores.base import AppendResult, EventStore, StoreError, WrongExpectedVersion
 
 __all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER", "replay"]
 
@@ -142,12 +142,25 @@ class EntityTable:
         return cell
 
     async def _load(self, cell: _Cell) -> None:
-        """Activation: snapshot + tail, bounded in concurrency. Only the mailbox owner loads."""
-        async with self._activation_slots:
-            state, version, snap_version = await self._replay(cell.kind, cell.stream, None)
-        cell.state, cell.version, cell.snap_version = state, version, snap_version
-        cell.loaded = True
-        self.counters["activations"] += 1
+        """Activation: snapshot + tail, bounded in concurrency, then the kind's recovery (work
+        that a dead or fenced activation left open is closed in the log before any command
+        runs). Only the mailbox owner loads."""
+        for attempt in range(5):
+            async with self._activation_slots:
+                state, version, snap_version = await self._replay(cell.kind, cell.stream, None)
+            cell.state, cell.version, cell.snap_version = state, version, snap_version
+            closing = cell.kind.recover(state)
+            if closing:
+                try:
+                    await self._append(cell, closing, None)
+                except WrongExpectedVersion:
+                    if attempt == 4:
+                        raise
+                    continue  # written meanwhile (perhaps closed already): load again
+                self.counters["recoveries"] += 1
+            cell.loaded = True
+            self.counters["activations"] += 1
+            return
 
     async def _replay(self, kind: EntityKind, stream: str, at_version: int | None
                       ) -> tuple[Any, int, int]:
@@ -267,6 +280,8 @@ class EntityTable:
             cell = await self._acquire(kind_name, entity_id)
         except Unknown as exc:
             return ErrorReply("unknown_kind", str(exc))
+        except (WrongExpectedVersion, StoreError) as exc:  # activation's recovery failed
+            return ErrorReply("unavailable", f"could not activate {kind_name}/{entity_id}: {exc}")
         try:
             return await self._handle(cell, command, idempotency_key, with_state, progress)
         finally:
@@ -289,22 +304,36 @@ class EntityTable:
                 if sub.progress:
                     sub.push(("progress", item))
 
-        ctx = Context(cell.kind.name, cell.entity_id, cell.version, emit, self.services)
+        committed: list[Event] = []
+
+        async def commit(new: list[NewEvent]) -> list[Event]:
+            try:
+                _, events = await self._append(cell, cell.kind._checked("commit", new), None)
+            except WrongExpectedVersion as exc:
+                raise Fenced(str(exc)) from exc
+            ctx.state, ctx.version = cell.state, cell.version
+            committed.extend(events)
+            return events
+
+        ctx = Context(cell.kind.name, cell.entity_id, cell.version, emit, self.services,
+                      cell.state, commit)
         try:
             decided = await cell.kind.decide(cell.state, command, ctx)
-        except Rejected as exc:
+            if not decided:
+                return Outcome(stream, cell.version, committed, False,
+                               cell.state if with_state else None)
+            result, events = await self._append(cell, decided, key)
+        except Rejected as exc:  # events committed before the refusal stay committed
             return ErrorReply(exc.code, exc.message)
-        if not decided:
-            return Outcome(stream, cell.version, [], False, cell.state if with_state else None)
-        try:
-            result = await store.append(stream, decided, cell.version, key)
-        except WrongExpectedVersion as exc:
+        except (Fenced, WrongExpectedVersion) as exc:
             # Another activation wrote this stream: ours is stale. Drop it (the next command
-            # reloads from the log) and report the conflict; nothing of ours was written.
+            # reloads from the log) and report the conflict; nothing more of ours is written.
             self._drop(cell)
             self.counters["conflicts"] += 1
-            return ErrorReply("conflict", str(exc), {"expected": exc.expected,
-                                                     "actual": exc.actual})
+            cause = exc.__cause__ if isinstance(exc, Fenced) else exc
+            details = ({"expected": cause.expected, "actual": cause.actual}
+                       if isinstance(cause, WrongExpectedVersion) else {})
+            return ErrorReply("conflict", str(exc), details)
         except StoreError as exc:
             # The commit failed and was rolled back: nothing is stored. Reload next time.
             self._drop(cell)
@@ -313,11 +342,22 @@ class EntityTable:
         if result.duplicate:  # the key landed through another activation in the meantime
             self._drop(cell)
             return await self._duplicate(cell, result, with_state)
+        return Outcome(stream, cell.version, committed + events, False,
+                       cell.state if with_state else None)
+
+    async def _append(self, cell: _Cell, decided: list[NewEvent], key: str | None
+                      ) -> tuple[AppendResult, list[Event]]:
+        """Append at the cell's version and fold what was stored into the cell; live
+        subscribers get it and a snapshot is taken when due. Conflicts and store failures
+        propagate with nothing stored; a duplicate key folds nothing."""
+        result = await self.store.append(cell.stream, decided, cell.version, key)
+        if result.duplicate:
+            return result, []
         # The live fold sees exactly what a replay will: data as it comes back from the codec
         # (tuples become lists, keys become strings), never the handler's own objects.
         events = [
-            Event(stream, result.first_seq + i, ev.type, decode(encode(ev.data)), result.timestamp,
-                  result.first_position + i, key,
+            Event(cell.stream, result.first_seq + i, ev.type, decode(encode(ev.data)),
+                  result.timestamp, result.first_position + i, key,
                   None if ev.metadata is None else decode(encode(ev.metadata)))
             for i, ev in enumerate(decided)
         ]
@@ -329,7 +369,7 @@ class EntityTable:
                     sub.push(("event", ev))
         if cell.version - cell.snap_version >= cell.kind.snapshot_every:
             self._snapshot(cell)
-        return Outcome(stream, cell.version, events, False, cell.state if with_state else None)
+        return result, events
 
     async def _duplicate(self, cell: _Cell, prior: Any, with_state: bool) -> Outcome:
         self.counters["duplicates"] += 1
@@ -389,8 +429,16 @@ class EntityTable:
             return ErrorReply("unknown_kind", str(exc))
         stream = stream_id(kind_name, entity_id)
         cell = self._cells.get(stream)
-        if version is None and cell is not None and cell.loaded and not cell.busy:
-            return cell.version, cell.state
+        if version is None:
+            if cell is None or not cell.loaded:
+                # Activate: a read after a failover is what brings the entity back, and its
+                # recovery closes in the log whatever the lost activation left open.
+                try:
+                    cell = await self._loaded_cell(kind_name, entity_id)
+                except (WrongExpectedVersion, StoreError) as exc:
+                    return ErrorReply("unavailable", f"could not activate {stream}: {exc}")
+            if not cell.busy:
+                return cell.version, cell.state
         last = (cell.version if cell is not None and cell.loaded
                 else await self.store.last_version(stream))
         if version is not None and version > last:

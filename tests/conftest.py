@@ -83,7 +83,6 @@ def make_client(ray_session, tmp_path):
         settings = Settings(data_dir=str(tmp_path / "data"),
                             namespace=f"t-{uuid.uuid4().hex[:12]}", **overrides)
         client = connect(settings)
-        client.settings = settings
         made.append(client)
         return client
 

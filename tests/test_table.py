@@ -122,3 +122,79 @@ async def test_at_the_cap_with_every_entity_busy_a_new_one_still_activates(store
     assert outcome.version == 1 and table.resident == 3  # above the cap, not stuck
     for tail in tails:
         await tail.aclose()
+
+
+# ---------------------------------------------------------------- long work: commits, recovery
+
+async def test_a_job_commits_its_steps_as_it_goes(store):
+    table = EntityTable(store)
+    tail = table.subscribe("counter", "j1", 1)
+    job = asyncio.create_task(table.ask("counter", "j1",
+                                        {"type": "job", "steps": 3, "interval": 0.05}))
+    seen = [(await asyncio.wait_for(tail.__anext__(), 5))[1].type for _ in range(2)]
+    assert seen == ["job_started", "job_step"] and not job.done()  # durable before the end
+    outcome = await job
+    assert [e.type for e in outcome.events] == ["job_started", "job_step", "job_step",
+                                                "job_step", "job_finished"]
+    assert [e.seq for e in outcome.events] == [1, 2, 3, 4, 5] and outcome.version == 5
+    assert [e.type for e in await store.read("counter/j1")] == [e.type for e in outcome.events]
+    assert (await table.state("counter", "j1"))[1]["job"]["status"] == "finished"
+    await tail.aclose()
+
+
+async def test_a_job_whose_activation_died_is_marked_interrupted_by_the_next(store):
+    dead = EntityTable(store)
+    job = asyncio.create_task(dead.ask("counter", "j2",
+                                       {"type": "job", "steps": 50, "interval": 0.02}))
+    while await store.last_version("counter/j2") < 3:
+        await asyncio.sleep(0.01)
+    job.cancel()  # the host is gone mid-job: nothing closes it
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    stored = await store.read("counter/j2")
+    assert stored[-1].type == "job_step"
+
+    table = EntityTable(store)  # the host that takes over: a plain read brings it back
+    version, state = await table.state("counter", "j2")
+    assert state["job"]["status"] == "interrupted" and version == len(stored) + 1
+    last = (await store.read("counter/j2"))[-1]
+    assert (last.type, last.data) == ("job_interrupted",
+                                       {"job": 1, "step": stored[-1].data["step"]})
+    assert table.counters["recoveries"] == 1
+    # once closed, later activations store nothing more
+    again = EntityTable(store)
+    assert (await again.state("counter", "j2"))[0] == version
+    assert again.counters["recoveries"] == 0
+    # and a new job runs normally
+    outcome = await table.ask("counter", "j2", {"type": "job", "steps": 1})
+    assert outcome.events[0].data == {"job": 2, "steps": 1}
+
+
+async def test_a_fenced_job_stops_at_its_next_commit(store):
+    """Two activations of one entity (the old host alive behind a partition): the new one's
+    recovery closes the job, and the old one's next commit is refused. Nothing forks."""
+    old, new = EntityTable(store), EntityTable(store)
+    job = asyncio.create_task(old.ask("counter", "j3",
+                                      {"type": "job", "steps": 200, "interval": 0.01}))
+    while await store.last_version("counter/j3") < 3:
+        await asyncio.sleep(0.01)
+    assert (await new.state("counter", "j3"))[1]["job"]["status"] == "interrupted"
+    reply = await asyncio.wait_for(job, 10)
+    assert reply.code == "conflict"
+    types = [e.type for e in await store.read("counter/j3")]
+    assert types[-1] == "job_interrupted" and types.count("job_interrupted") == 1
+    assert "job_finished" not in types
+    seqs = [e.seq for e in await store.read("counter/j3")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    # the old activation reloads: it sees the job closed and takes new commands
+    outcome = await old.ask("counter", "j3", {"type": "add", "amount": 1})
+    assert outcome.version == len(seqs) + 1
+
+
+async def test_bad_job_arguments_are_refused_and_store_nothing(store):
+    table = EntityTable(store)
+    for bad in ({"steps": 0}, {"steps": "3"}, {"steps": 2, "interval": -1},
+                {"steps": 2, "interval": True}, {}):
+        reply = await table.ask("counter", "j4", {"type": "job", **bad})
+        assert reply.code == "invalid", bad
+    assert await store.last_version("counter/j4") == 0
