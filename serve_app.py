@@ -3,8 +3,10 @@
     serve run serve_app:app            # Ray Serve's own way (port 8000)
     python serve_app.py                # embedded: starts local Ray and Serve, prints the URL
 
-Data lives under ACTORLOG_DATA_DIR (default ./data). Ingress runs with Serve's direct ingress
-and same-loop settings (see README, "Serving path", for the measurements behind the choice).
+Data lives under ACTORLOG_DATA_DIR (default ./data), or in PostgreSQL (ACTORLOG_STORE_URL).
+Ingress runs with Serve's direct ingress and same-loop settings (see README, "Serving path", for
+the measurements behind the choice). On a cluster (deploy/serve_config.yaml) each replica also
+serves HTTP from uvicorn on ACTORLOG_REPLICA_HTTP, beside Serve's proxy on every node.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from schemas.log_api import Health  # noqa: E402
 
 api = FastAPI(title="actorlog", version="0.1.0")
 api.include_router(log_api.router)
+api.include_router(log_api.info_router)
 
 
 @api.get("/health", response_model=Health)
@@ -54,6 +57,7 @@ class Ingress:
         if settings:
             base = Settings.from_dict({**base.to_dict(), **settings})
         install(Runtime.start(base))
+        http_bind = http_bind or os.environ.get("ACTORLOG_REPLICA_HTTP") or None
         if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
             host, _, port = http_bind.rpartition(":")
             self._http = http_server.start_in_thread(api, host, int(port))

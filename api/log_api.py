@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Annotated
 
+import ray
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from fastapi.responses import ORJSONResponse
 from fastapi.websockets import WebSocketDisconnect
@@ -16,10 +18,12 @@ from api.runtime import Runtime, current, get_runtime
 from runtime.entity import EntityKind, Unknown
 from runtime.events import Event, stream_id
 from runtime.host import replay
+from runtime.placement import host_name
 from runtime.registry import get_kind
-from schemas.log_api import EventOut, EventsPage, StateOut
+from schemas.log_api import EventOut, EventsPage, HostInfo, RuntimeInfo, StateOut
 
 router = APIRouter(prefix="/v1/actors", tags=["log"])
+info_router = APIRouter(prefix="/v1/runtime", tags=["log"])
 
 MAX_PAGE = 10_000
 KindName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -129,3 +133,12 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
         if isinstance(result, BaseException) and not isinstance(
                 result, (asyncio.CancelledError, WebSocketDisconnect)):
             raise result
+
+
+@info_router.get("", response_model=RuntimeInfo)
+async def runtime_info(rt: Annotated[Runtime, Depends(get_runtime)]) -> RuntimeInfo:
+    stats = await rt.client.astats()
+    return RuntimeInfo(
+        node=ray.get_runtime_context().get_node_id(), pid=os.getpid(),
+        hosts=[HostInfo(name=host_name(s["index"]), node=s["node"], pid=s["pid"],
+                        resident=s["resident"]) for s in stats])

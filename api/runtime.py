@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ray
 from fastapi import Request
 
 from runtime.client import Client, connect
 from runtime.config import Settings
+from runtime.placement import head_node, single_node_store
 from runtime.registry import load_modules
 from runtime.stores import EventStore, open_store
 
@@ -24,6 +26,14 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings) -> "Runtime":
+        if single_node_store(settings) and ray.is_initialized():
+            here, head = ray.get_runtime_context().get_node_id(), head_node()
+            if head is not None and here != head:
+                # Replicas read the store directly: a SQLite file on another machine would
+                # be a different, empty store. Refuse to serve wrong answers.
+                raise RuntimeError(
+                    "a SQLite event store serves from the head node only; set "
+                    "ACTORLOG_STORE_URL to a PostgreSQL DSN to run replicas on other nodes")
         load_modules(settings.kind_modules)
         return cls(settings, connect(settings), open_store(settings.resolved_store_url))
 

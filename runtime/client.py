@@ -32,17 +32,20 @@ import time
 from typing import Any, AsyncIterator, Iterator
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.exceptions import (ActorDiedError, ActorUnavailableError, ActorUnschedulableError,
+                            RayActorError)
 
 from runtime.config import Settings
 from runtime.entity import Outcome
 from runtime.events import Event, stream_id
 from runtime.host import ErrorReply
 from runtime.placement import ensure_hosts, find_hosts, rendezvous, revive
+from runtime.supervisor import ensure_supervisor
 
 __all__ = ["ActorError", "ActorRef", "Client", "OutcomeUnknown", "Unavailable", "connect"]
 
-_HOST_GONE = (ActorDiedError, ActorUnavailableError, RayActorError)
+#: a host's process or node is gone (Unschedulable: its pinned node died before it restarted)
+_HOST_GONE = (ActorDiedError, ActorUnavailableError, RayActorError, ActorUnschedulableError)
 
 
 class ActorError(Exception):
@@ -126,6 +129,8 @@ def connect(settings: Settings | None = None, *, address: str | None = None,
     if not ray.is_initialized():
         ray.init(address=address, namespace=settings.namespace, log_to_driver=False)
     hosts = ensure_hosts(settings) if start_hosts else find_hosts(settings.namespace)
+    if start_hosts:
+        ensure_supervisor(settings)
     if not hosts:
         raise LookupError(f"no actor hosts in namespace {settings.namespace!r}")
     return Client(hosts, settings, retry_seconds=retry_seconds)
@@ -161,6 +166,27 @@ class Client:
     async def arevive(self, name: str, dead: Any) -> None:
         if self.hosts.get(name) is dead:
             await asyncio.to_thread(self.revive, name, dead)
+
+    def call(self, name: str, retry: bool, what: str, method: str, *args: Any) -> Any:
+        """One call to host ``name``, through host failures as the module docstring says."""
+        attempts = _Attempts(self, what)
+        while True:
+            handle = self.hosts[name]
+            try:
+                return ray.get(getattr(handle, method).remote(*args))
+            except _HOST_GONE as exc:
+                self.revive(name, handle)
+                time.sleep(attempts.after_failure(exc, retry))
+
+    async def acall(self, name: str, retry: bool, what: str, method: str, *args: Any) -> Any:
+        attempts = _Attempts(self, what)
+        while True:
+            handle = self.hosts[name]
+            try:
+                return await getattr(handle, method).remote(*args)
+            except _HOST_GONE as exc:
+                await self.arevive(name, handle)
+                await asyncio.sleep(attempts.after_failure(exc, retry))
 
     # ------------------------------------------------------------- bulk commands
 
@@ -242,10 +268,15 @@ class Client:
         return out
 
     def stats(self) -> list[dict[str, Any]]:
-        return ray.get([h.stats.remote() for h in self.hosts.values()])
+        return [self.call(n, True, f"stats of {n}", "stats") for n in self._names]
+
+    async def astats(self) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(self.acall(n, True, f"stats of {n}", "stats")
+                                           for n in self._names)))
 
     def passivate_all(self) -> int:
-        return sum(ray.get([h.passivate_all.remote() for h in self.hosts.values()]))
+        return sum(self.call(n, True, f"passivate on {n}", "passivate_all")
+                   for n in self._names)
 
 
 class ActorRef:
@@ -272,14 +303,7 @@ class ActorRef:
     # --------------------------------------------------------------- sync
 
     def _call(self, retry: bool, method: str, *args: Any) -> Any:
-        attempts = _Attempts(self.client, self._what(method))
-        while True:
-            handle = self._host
-            try:
-                return ray.get(getattr(handle, method).remote(*args))
-            except _HOST_GONE as exc:
-                self.client.revive(self._host_name, handle)
-                time.sleep(attempts.after_failure(exc, retry))
+        return self.client.call(self._host_name, retry, self._what(method), method, *args)
 
     def ask(self, command: dict[str, Any], idempotency_key: str | None = None,
             with_state: bool = False) -> Outcome:
@@ -334,14 +358,8 @@ class ActorRef:
     # --------------------------------------------------------------- async
 
     async def _acall(self, retry: bool, method: str, *args: Any) -> Any:
-        attempts = _Attempts(self.client, self._what(method))
-        while True:
-            handle = self._host
-            try:
-                return await getattr(handle, method).remote(*args)
-            except _HOST_GONE as exc:
-                await self.client.arevive(self._host_name, handle)
-                await asyncio.sleep(attempts.after_failure(exc, retry))
+        return await self.client.acall(self._host_name, retry, self._what(method), method,
+                                       *args)
 
     async def aask(self, command: dict[str, Any], idempotency_key: str | None = None,
                    with_state: bool = False) -> Outcome:

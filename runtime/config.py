@@ -32,6 +32,7 @@ class Settings:
     idle_seconds: float = 300.0
     max_resident: int = 200_000
     max_concurrent_activations: int = 64
+    rebalance_seconds: float = 10.0  # placement supervisor period; 0 turns it off
     kind_modules: tuple[str, ...] = field(default=("actors",))
 
     @classmethod
@@ -47,6 +48,7 @@ class Settings:
             idle_seconds=_float("ACTORLOG_IDLE_SECONDS", 300.0),
             max_resident=_int("ACTORLOG_MAX_RESIDENT", 200_000),
             max_concurrent_activations=_int("ACTORLOG_MAX_ACTIVATIONS", 64),
+            rebalance_seconds=_float("ACTORLOG_REBALANCE_SECONDS", 10.0),
             kind_modules=modules,
         )
         return replace(base, **overrides)

@@ -47,3 +47,18 @@ class Health(BaseModel):
     status: str
     hosts: int
     store: str
+
+
+class HostInfo(BaseModel):
+    name: str
+    node: str = Field(description="the Ray node id the host runs on")
+    pid: int
+    resident: int = Field(description="entities active in the host")
+
+
+class RuntimeInfo(BaseModel):
+    """GET /v1/runtime: where this replica and the actor hosts run (placement is observable)."""
+
+    node: str = Field(description="the Ray node id of the replica that answered")
+    pid: int
+    hosts: list[HostInfo]

@@ -31,7 +31,14 @@ def ray_session():
 def kill_hosts(client) -> None:
     import ray
 
-    for handle in client.hosts.values():
+    from runtime.supervisor import SUPERVISOR_NAME
+
+    handles = list(client.hosts.values())
+    try:
+        handles.append(ray.get_actor(SUPERVISOR_NAME, namespace=client.settings.namespace))
+    except ValueError:
+        pass
+    for handle in handles:
         try:
             ray.kill(handle, no_restart=True)
         except Exception:
@@ -80,6 +87,8 @@ def make_client(ray_session, tmp_path):
     made = []
 
     def _make(**overrides):
+        # One node here: no placement supervisor (tests/test_multinode.py runs it).
+        overrides.setdefault("rebalance_seconds", 0)
         settings = Settings(data_dir=str(tmp_path / "data"),
                             namespace=f"t-{uuid.uuid4().hex[:12]}", **overrides)
         client = connect(settings)
@@ -149,7 +158,6 @@ def service(ray_session, tmp_path_factory):
     for url in urls.values():
         wait_http(url + "/health")
     client = connect(settings)
-    client.settings = settings
     yield urls, settings, client
     serve.shutdown()
     kill_hosts(client)

@@ -1,0 +1,320 @@
+"""A 3-node Ray cluster on this machine (ray.cluster_utils.Cluster) against one PostgreSQL:
+placement, Serve replicas on two nodes, a worker node killed under load, and fencing.
+
+Run by tests/test_multinode.py in a subprocess (the test session already owns a Ray):
+    python -m tests.multinode_scenario DSN OUT.json
+It records what it observed as facts in OUT.json; the test asserts on them, so a failure
+names the property that broke. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "0"  # the cluster setup: Serve's own proxies
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import ray  # noqa: E402
+from ray import serve  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+import serve_app  # noqa: E402
+from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
+from runtime.config import Settings  # noqa: E402
+from runtime.placement import alive_nodes  # noqa: E402
+from runtime.stores import open_store  # noqa: E402
+
+FAST_FAILURE_DETECTION = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
+                          "health_check_initial_delay_ms": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} never answered")
+
+
+def kill_node(cluster: Cluster, node: Any) -> None:
+    """A machine dying: every process of the node at once (its raylet, and the workers under
+    it: hosts and Serve replicas), not a graceful drain."""
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    victims = raylet.children(recursive=True)
+    for proc in victims:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    cluster.remove_node(node, allow_graceful=False)
+
+
+def main(dsn: str, out: str) -> None:
+    facts: dict[str, Any] = {}
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "_system_config": FAST_FAILURE_DETECTION})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    namespace = f"mn-{uuid.uuid4().hex[:8]}"
+    ray.init(address=cluster.address, namespace=namespace, log_to_driver=False)
+    try:
+        run(cluster, workers, namespace, dsn, facts)
+    finally:
+        with open(out, "w") as f:
+            json.dump(facts, f, indent=1, default=str)
+        serve.shutdown()
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def host_nodes(client: Any) -> dict[str, str]:
+    return {f"actorlog-host-{s['index']}": s["node"] for s in client.stats()}
+
+
+def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) -> None:
+    settings = Settings(namespace=namespace, hosts=6, store_url=dsn,
+                        data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0)
+    client = connect(settings, retry_seconds=60)
+    nodes = alive_nodes()
+    facts["nodes"] = nodes
+    placed = host_nodes(client)
+    facts["host_nodes_before"] = placed
+
+    # Entities on every host, so on every node.
+    counters = [f"c{i}" for i in range(60)]
+    for name in counters:
+        client.ref("counter", name).ask({"type": "add", "amount": 1}, idempotency_key="seed")
+    facts["resident_per_node"] = {}
+    for s in client.stats():
+        facts["resident_per_node"][s["node"]] = \
+            facts["resident_per_node"].get(s["node"], 0) + s["resident"]
+
+    # Serve: two ingress replicas, at most one per node, each also serving HTTP from uvicorn
+    # on a shared port (SO_REUSEPORT spreads connections between them).
+    serve_port, http_port = free_port(), free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
+    serve.run(serve_app.Ingress.options(num_replicas=2, max_replicas_per_node=1).bind(
+        settings.to_dict(), f"127.0.0.1:{http_port}"), name="actorlog", route_prefix="/")
+    base = f"http://127.0.0.1:{http_port}"
+    wait_http(base + "/health")
+    replica_nodes = set()
+    for _ in range(40):  # new connections: the kernel hashes each to one replica
+        with httpx.Client(timeout=10) as http:
+            replica_nodes.add(http.get(base + "/v1/runtime").json()["node"])
+    facts["replica_nodes"] = sorted(replica_nodes)
+    # Any replica reaches any entity: a live tail goes replica -> host, wherever each runs.
+    facts["tails_ok"] = asyncio.run(tail_first_events(http_port, counters[:12]))
+
+    # Load: keyed commands (retried across the failure), unkeyed ones (may end unknown), a
+    # long job and a subscription on entities whose host is on the node we kill.
+    victim = workers[0]
+    victim_id = victim.node_id
+    facts["victim"] = victim_id
+    on_victim = [n for n in counters if placed[client.host_name_for("counter", n)] == victim_id]
+    facts["entities_on_victim"] = len(on_victim)
+    job_entity = next(f"job{i}" for i in range(1000)
+                      if placed[client.host_name_for("counter", f"job{i}")] == victim_id)
+    tail_entity = on_victim[0]
+    acked: dict[str, list] = {n: [] for n in counters}
+    unknown = {"keyed": 0, "unkeyed": 0, "unavailable": 0}
+    job: dict[str, Any] = {"progress": 0, "error": None}
+    tail: list[int] = []
+    stop_at = time.monotonic() + 25
+    slowest = [0.0]  # the longest a keyed command waited (through the failover)
+
+    def keyed_writer(names: list[str], tag: str) -> None:
+        i = 0
+        while time.monotonic() < stop_at:
+            for name in names:
+                started = time.monotonic()
+                try:
+                    outcome = client.ref("counter", name).ask(
+                        {"type": "add", "amount": 1}, idempotency_key=f"{tag}-{i}")
+                    acked[name].append([e.seq for e in outcome.events])
+                    slowest[0] = max(slowest[0], time.monotonic() - started)
+                except OutcomeUnknown:
+                    unknown["keyed"] += 1
+                except Unavailable:
+                    unknown["unavailable"] += 1
+            i += 1
+
+    def unkeyed_writer(names: list[str]) -> None:
+        while time.monotonic() < stop_at:
+            for name in names:
+                try:
+                    client.ref("counter", name).ask({"type": "note", "text": "x"})
+                except OutcomeUnknown:
+                    unknown["unkeyed"] += 1
+                except Unavailable:
+                    unknown["unavailable"] += 1
+
+    def run_job() -> None:
+        try:
+            for what, _ in client.ref("counter", job_entity).ask_stream(
+                    {"type": "job", "steps": 3000, "interval": 0.01}):
+                job["progress"] += what == "progress"
+        except Exception as exc:  # noqa: BLE001 - recorded, asserted by the test
+            job["error"] = type(exc).__name__
+
+    target = {"seq": 1 << 60}  # set once the final version is known
+
+    def follow() -> None:
+        for _, event in client.ref("counter", tail_entity).subscribe(from_seq=1):
+            tail.append(event.seq)
+            if event.seq >= target["seq"]:
+                return
+
+    errors: list[str] = []
+    facts["thread_errors"] = errors
+
+    def guarded(fn: Any) -> Any:
+        def run_guarded(*args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - a caller that died is a finding
+                errors.append(f"{fn.__name__}: {type(exc).__name__}: {exc}"[:300])
+        return run_guarded
+
+    keyed_writer, unkeyed_writer, follow = (guarded(keyed_writer), guarded(unkeyed_writer),
+                                            guarded(follow))
+    threads = [threading.Thread(target=keyed_writer, args=(counters[k::4], f"k{k}"), daemon=True)
+               for k in range(4)]
+    threads.append(threading.Thread(target=unkeyed_writer, args=(counters[::7],), daemon=True))
+    threads += [threading.Thread(target=run_job, daemon=True),
+                threading.Thread(target=follow, daemon=True)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while job["progress"] < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    facts["acked_before_kill"] = sum(len(v) for v in acked.values())
+    kill_node(cluster, victim)
+    for t in threads[:-1]:
+        t.join(timeout=150)
+    facts["hung_callers"] = sum(t.is_alive() for t in threads[:-1])
+    facts["unknown"] = unknown
+    facts["job_error"] = job["error"]
+    facts["acked_total"] = sum(len(v) for v in acked.values())
+    facts["slowest_keyed_ask_seconds"] = round(slowest[0], 2)
+
+    # After: the hosts of the dead node are revived on live ones; every acknowledged event
+    # is in the log at its seq; the job's log says it was interrupted.
+    store = open_store(dsn)
+
+    async def read_all() -> dict[str, list]:
+        return {n: await store.read(f"counter/{n}") for n in counters + [job_entity]}
+
+    logs = asyncio.run(read_all())
+    missing = gaps = 0
+    for name in counters:
+        seqs = [e.seq for e in logs[name]]
+        gaps += seqs != list(range(1, len(seqs) + 1))
+        present = set(seqs)
+        missing += sum(1 for ack in acked[name] for s in ack if s not in present)
+        keys = [e.idempotency_key for e in logs[name] if e.idempotency_key]
+        facts.setdefault("duplicate_keys", 0)
+        facts["duplicate_keys"] += len(keys) - len(set(keys))
+    facts["acked_missing"] = missing
+    facts["streams_with_gaps"] = gaps
+    facts["host_nodes_after"] = host_nodes(client)
+    facts["alive_after"] = alive_nodes()
+    target["seq"] = len(logs[tail_entity]) + 1  # after the ask below
+    version, state = client.ref("counter", job_entity).state()
+    job_log = [e.type for e in client.ref("counter", job_entity).events()]
+    facts["job_state"] = state["job"]["status"]
+    facts["job_log_head_tail"] = [job_log[0], job_log[-1], job_log.count("job_interrupted")]
+    facts["victim_entities_answer"] = all(
+        client.ref("counter", n).ask({"type": "add", "amount": 1}).version
+        == len(logs[n]) + 1 for n in on_victim)
+    threads[-1].join(timeout=60)
+    facts["tail_hung"] = threads[-1].is_alive()
+    facts["tail_contiguous"] = tail == list(range(1, len(tail) + 1))
+    facts["tail_len"], facts["tail_final"] = len(tail), target["seq"]
+
+    # Serve after the kill: the surviving replica (and Serve's replacement) still answer.
+    with httpx.Client(timeout=10) as http:
+        wait_http(base + "/health", 60)
+        r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state")
+        facts["http_state_after"] = [r.status_code, r.json().get("version")]
+    facts["http_state_expected"] = client.ref("counter", on_victim[0]).state()[0]
+
+    facts["fencing"] = fencing(client)
+
+    # Scaling out: a node joins; the supervisor moves hosts onto it, and entities that
+    # hashed to a moved host answer from there.
+    joined = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    deadline = time.monotonic() + 60
+    after: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        after = host_nodes(client)
+        if joined.node_id in after.values():
+            break
+        time.sleep(0.5)
+    facts["host_nodes_after_join"] = after
+    facts["joined"] = joined.node_id
+    moved = [n for n in counters if after[client.host_name_for("counter", n)] == joined.node_id]
+    facts["answer_on_joined"] = all(
+        client.ref("counter", n).ask({"type": "add", "amount": 1}, idempotency_key="post-join")
+        .version == len(logs[n]) + 1 + (n in on_victim) for n in moved)
+    facts["moved_entities"] = len(moved)
+
+
+async def tail_first_events(port: int, names: list[str]) -> int:
+    import websockets
+
+    ok = 0
+    for name in names:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/actors/counter/{name}/tail",
+                                      open_timeout=20) as ws:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            ok += frame["type"] == "event" and frame["event"]["seq"] == 1
+    return ok
+
+
+def fencing(client: Any) -> dict[str, Any]:
+    """The entity moved while its old host lives on (a partition, a slow node): the old
+    activation's next append is refused by the store's expected-version check."""
+    stats = {f"actorlog-host-{s['index']}": s["node"] for s in client.stats()}
+    name = "fenced"
+    owner = client.host_name_for("counter", name)
+    other = next(h for h, node in stats.items() if node != stats[owner])
+    ref = client.ref("counter", name)
+    ref.ask({"type": "add", "amount": 1})  # resident on its owner at version 1
+    moved = ray.get(client.hosts[other].ask.remote("counter", name,
+                                                   {"type": "add", "amount": 10}))
+    stale = ray.get(client.hosts[owner].ask.remote("counter", name,
+                                                   {"type": "add", "amount": 100}))
+    events = ref.events()
+    after = ref.ask({"type": "add", "amount": 1000})  # the stale one reloaded: goes on
+    return {"owner_node": stats[owner], "other_node": stats[other],
+            "moved_version": getattr(moved, "version", None),
+            "stale_reply": getattr(stale, "code", None),
+            "log": [(e.seq, e.data["amount"]) for e in events],
+            "after_version": after.version, "after_total": ref.state()[1]["total"]}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
