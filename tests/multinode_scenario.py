@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,15 +27,16 @@ os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "0"  # the cluster setup: Serve'
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import ray  # noqa: E402
+import yaml  # noqa: E402
 from ray import serve  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-import serve_app  # noqa: E402
 from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 from runtime.placement import alive_nodes  # noqa: E402
 from runtime.stores import open_store  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST_FAILURE_DETECTION = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
                           "health_check_initial_delay_ms": 0}
 
@@ -72,11 +74,18 @@ def kill_node(cluster: Cluster, node: Any) -> None:
 
 def main(dsn: str, out: str) -> None:
     facts: dict[str, Any] = {}
+    namespace = f"mn-{uuid.uuid4().hex[:8]}"
+    # What cluster.yaml does: the store's DSN (and our settings) in the environment of
+    # `ray start` on every node, so the replicas deployed by `serve deploy` inherit them.
+    os.environ.update({"ACTORLOG_STORE_URL": dsn, "ACTORLOG_NAMESPACE": namespace,
+                       "ACTORLOG_REBALANCE_SECONDS": "1"})
+    dashboard_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False, "_system_config": FAST_FAILURE_DETECTION})
+        "num_cpus": 1, "include_dashboard": True, "dashboard_port": dashboard_port,
+        "dashboard_host": "127.0.0.1", "_system_config": FAST_FAILURE_DETECTION})
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
-    namespace = f"mn-{uuid.uuid4().hex[:8]}"
+    facts["dashboard"] = f"http://127.0.0.1:{dashboard_port}"
     ray.init(address=cluster.address, namespace=namespace, log_to_driver=False)
     try:
         run(cluster, workers, namespace, dsn, facts)
@@ -110,14 +119,20 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
         facts["resident_per_node"][s["node"]] = \
             facts["resident_per_node"].get(s["node"], 0) + s["resident"]
 
-    # Serve: two ingress replicas, at most one per node, each also serving HTTP from uvicorn
-    # on a shared port (SO_REUSEPORT spreads connections between them).
+    # Serve: deploy/serve_config.yaml through `serve deploy`, as cluster.yaml runs it (ports
+    # moved to free ones): two ingress replicas, at most one per node, each also serving HTTP
+    # from uvicorn on a shared port (SO_REUSEPORT spreads connections between them).
     serve_port, http_port = free_port(), free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
-    serve.run(serve_app.Ingress.options(num_replicas=2, max_replicas_per_node=1).bind(
-        settings.to_dict(), f"127.0.0.1:{http_port}"), name="actorlog", route_prefix="/")
+    facts["serve_deploy"] = serve_deploy(facts["dashboard"], serve_port, http_port)[-1500:]
     base = f"http://127.0.0.1:{http_port}"
-    wait_http(base + "/health")
+    try:
+        wait_http(base + "/health")
+        wait_http(f"http://127.0.0.1:{serve_port}/health")
+    except RuntimeError:
+        facts["serve_status"] = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "serve"), "status", "--address",
+             facts["dashboard"]], capture_output=True, text=True, timeout=60).stdout
+        raise
     replica_nodes = set()
     for _ in range(40):  # new connections: the kernel hashes each to one replica
         with httpx.Client(timeout=10) as http:
@@ -280,6 +295,23 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
         client.ref("counter", n).ask({"type": "add", "amount": 1}, idempotency_key="post-join")
         .version == len(logs[n]) + 1 + (n in on_victim) for n in moved)
     facts["moved_entities"] = len(moved)
+
+
+def serve_deploy(dashboard: str, serve_port: int, http_port: int) -> str:
+    with open(os.path.join(ROOT, "deploy", "serve_config.yaml")) as f:
+        config = yaml.safe_load(f)
+    config["http_options"].update(host="127.0.0.1", port=serve_port)
+    env = config["applications"][0]["runtime_env"]["env_vars"]
+    env["ACTORLOG_REPLICA_HTTP"] = f"127.0.0.1:{http_port}"
+    path = os.path.join(tempfile.mkdtemp(), "serve_config.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    serve_cli = os.path.join(os.path.dirname(sys.executable), "serve")
+    done = subprocess.run([serve_cli, "deploy", path, "--address", dashboard],
+                          timeout=120, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"serve deploy failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    return done.stdout + done.stderr
 
 
 async def tail_first_events(port: int, names: list[str]) -> int:
