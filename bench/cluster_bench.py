@@ -23,17 +23,22 @@ CONCURRENCY = 64  # in-flight batches from the driver
 BATCH = 16  # commands per ask_many call
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
     import psutil
 
-    total = 0.0
+    out = {}
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
+            out[pid] = t.user + t.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return out
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds between two samples, over the processes alive at both."""
+    return sum(after[p] - before[p] for p in pids if p in before and p in after)
 
 
 def _all_pids() -> list[int]:
@@ -117,16 +122,13 @@ def one_shape(store: str, nodes: int, dsn: str, quick: bool) -> dict[str, Any]:
         every = _all_pids()
         seconds = 3.0 if quick else 10.0
 
-        def sample() -> tuple[float, ...]:
-            return (_cpu_seconds(every), _cpu_seconds(host_pids), _cpu_seconds(pg_pids),
-                    _cpu_seconds([os.getpid()]))
-
-        before = sample()
+        before = _cpu_by_pid(every)
         t0 = time.monotonic()
         rate = asyncio.run(_append_rate(client, seconds))
         wall = time.monotonic() - t0
-        after = sample()
-        used = [a - b for a, b in zip(after, before)]
+        after = _cpu_by_pid(every)
+        used = [_cpu_used(before, after, pids)
+                for pids in (every, host_pids, pg_pids, [os.getpid()])]
         ref = client.ref("counter", "latency")
         ref.ask({"type": "add", "amount": 1})
         lat = []

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,28 +34,11 @@ from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 from runtime.placement import alive_nodes  # noqa: E402
 from runtime.stores import open_store  # noqa: E402
+from tests.conftest import free_port, wait_http  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST_FAILURE_DETECTION = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
                           "health_check_initial_delay_ms": 0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} never answered")
 
 
 def kill_node(cluster: Cluster, node: Any) -> None:
@@ -126,8 +108,8 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     facts["serve_deploy"] = serve_deploy(facts["dashboard"], serve_port, http_port)[-1500:]
     base = f"http://127.0.0.1:{http_port}"
     try:
-        wait_http(base + "/health")
-        wait_http(f"http://127.0.0.1:{serve_port}/health")
+        wait_http(base + "/health", tries=600)
+        wait_http(f"http://127.0.0.1:{serve_port}/health", tries=600)
     except RuntimeError:
         facts["serve_status"] = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), "serve"), "status", "--address",
@@ -270,7 +252,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
 
     # Serve after the kill: the surviving replica (and Serve's replacement) still answer.
     with httpx.Client(timeout=10) as http:
-        wait_http(base + "/health", 60)
+        wait_http(base + "/health", tries=300)
         r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state")
         facts["http_state_after"] = [r.status_code, r.json().get("version")]
     facts["http_state_expected"] = client.ref("counter", on_victim[0]).state()[0]
