@@ -32,20 +32,16 @@ import time
 from typing import Any, AsyncIterator, Iterator
 
 import ray
-from ray.exceptions import (ActorDiedError, ActorUnavailableError, ActorUnschedulableError,
-                            RayActorError)
 
 from runtime.config import Settings
 from runtime.entity import Outcome
 from runtime.events import Event, stream_id
 from runtime.host import ErrorReply
+from runtime.placement import HOST_GONE as _HOST_GONE
 from runtime.placement import ensure_hosts, find_hosts, rendezvous, revive
 from runtime.supervisor import ensure_supervisor
 
 __all__ = ["ActorError", "ActorRef", "Client", "OutcomeUnknown", "Unavailable", "connect"]
-
-#: a host's process or node is gone (Unschedulable: its pinned node died before it restarted)
-_HOST_GONE = (ActorDiedError, ActorUnavailableError, RayActorError, ActorUnschedulableError)
 
 
 class ActorError(Exception):

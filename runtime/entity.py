@@ -47,6 +47,11 @@ class Fenced(Exception):
     after a failover or a partition) has written it, so this one is stale and must stop. The
     host turns it into a ``conflict`` reply; nothing more of the command is stored."""
 
+    def __init__(self, message: str, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -152,7 +157,7 @@ class EntityKind:
     def recover(self, state: State) -> list[NewEvent]:
         if self._recovery is None:
             return []
-        return self._checked("recovery", self._recovery(state))
+        return self.checked("recovery", self._recovery(state))
 
     @property
     def command_types(self) -> list[str]:
@@ -167,9 +172,10 @@ class EntityKind:
         decided = handler(state, command, ctx)
         if ctype in self._async_commands:
             decided = await decided
-        return self._checked(ctype, decided)
+        return self.checked(ctype, decided)
 
-    def _checked(self, source: str, decided: Decision) -> list[NewEvent]:
+    def checked(self, source: str, decided: Decision) -> list[NewEvent]:
+        """A handler's decision as a list, every event one this kind can fold."""
         if decided is None:
             return []
         events = [decided] if isinstance(decided, NewEvent) else list(decided)

@@ -308,9 +308,9 @@ class EntityTable:
 
         async def commit(new: list[NewEvent]) -> list[Event]:
             try:
-                _, events = await self._append(cell, cell.kind._checked("commit", new), None)
+                _, events = await self._append(cell, cell.kind.checked("commit", new), None)
             except WrongExpectedVersion as exc:
-                raise Fenced(str(exc)) from exc
+                raise Fenced(str(exc), exc.expected, exc.actual) from exc
             ctx.state, ctx.version = cell.state, cell.version
             committed.extend(events)
             return events
@@ -330,10 +330,8 @@ class EntityTable:
             # reloads from the log) and report the conflict; nothing more of ours is written.
             self._drop(cell)
             self.counters["conflicts"] += 1
-            cause = exc.__cause__ if isinstance(exc, Fenced) else exc
-            details = ({"expected": cause.expected, "actual": cause.actual}
-                       if isinstance(cause, WrongExpectedVersion) else {})
-            return ErrorReply("conflict", str(exc), details)
+            return ErrorReply("conflict", str(exc), {"expected": exc.expected,
+                                                     "actual": exc.actual})
         except StoreError as exc:
             # The commit failed and was rolled back: nothing is stored. Reload next time.
             self._drop(cell)

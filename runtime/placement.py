@@ -27,8 +27,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from runtime.actor_host import HOST_PREFIX, ActorHost
 from runtime.config import Settings
 
-__all__ = ["rendezvous", "host_name", "host_index", "alive_nodes", "head_node",
+__all__ = ["HOST_GONE", "rendezvous", "host_name", "host_index", "alive_nodes", "head_node",
            "ensure_hosts", "find_hosts", "rebalance", "revive", "single_node_store"]
+
+#: what a call to a host raises when its process or node is gone (RayActorError covers
+#: ActorDiedError and ActorUnavailableError; Unschedulable: its pinned node died)
+HOST_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError)
 
 HEAD_RESOURCE = "node:__internal_head__"
 
@@ -91,10 +95,11 @@ def ensure_hosts(settings: Settings) -> dict[str, Any]:
     nodes = _host_nodes(settings)
     handles = {host_name(i): _spawn(settings, i, nodes[i % len(nodes)])
                for i in range(settings.hosts)}
-    for name, handle in list(handles.items()):
+    pings = {name: handle.ping.remote() for name, handle in handles.items()}
+    for name, ping in pings.items():
         try:
-            ray.get(handle.ping.remote())
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError):
+            ray.get(ping)
+        except HOST_GONE:
             handles[name] = revive(settings, name)
     return handles
 

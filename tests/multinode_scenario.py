@@ -32,7 +32,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
 from runtime.config import Settings  # noqa: E402
-from runtime.placement import alive_nodes  # noqa: E402
+from runtime.placement import alive_nodes, host_name  # noqa: E402
 from runtime.stores import open_store  # noqa: E402
 from tests.conftest import free_port, wait_http  # noqa: E402
 
@@ -80,7 +80,7 @@ def main(dsn: str, out: str) -> None:
 
 
 def host_nodes(client: Any) -> dict[str, str]:
-    return {f"actorlog-host-{s['index']}": s["node"] for s in client.stats()}
+    return {host_name(s["index"]): s["node"] for s in client.stats()}
 
 
 def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) -> None:
@@ -311,7 +311,7 @@ async def tail_first_events(port: int, names: list[str]) -> int:
 def fencing(client: Any) -> dict[str, Any]:
     """The entity moved while its old host lives on (a partition, a slow node): the old
     activation's next append is refused by the store's expected-version check."""
-    stats = {f"actorlog-host-{s['index']}": s["node"] for s in client.stats()}
+    stats = host_nodes(client)
     name = "fenced"
     owner = client.host_name_for("counter", name)
     other = next(h for h, node in stats.items() if node != stats[owner])
