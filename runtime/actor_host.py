@@ -19,6 +19,7 @@ from runtime.entity import Outcome
 from runtime.events import Event
 from runtime.host import EntityTable, ErrorReply
 from runtime.registry import load_modules
+from runtime.services import Services
 from runtime.stores import open_store
 
 __all__ = ["ActorHost", "HOST_PREFIX"]
@@ -38,6 +39,7 @@ class ActorHost:
             idle_seconds=self.settings.idle_seconds,
             max_resident=self.settings.max_resident,
             max_concurrent_activations=self.settings.max_concurrent_activations,
+            services=Services.from_settings(self.settings, self.store),
         )
         self._reaper: asyncio.Task | None = None
 

@@ -34,6 +34,7 @@ class Settings:
     max_concurrent_activations: int = 64
     rebalance_seconds: float = 10.0  # placement supervisor period; 0 turns it off
     kind_modules: tuple[str, ...] = field(default=("actors",))
+    models: str = ""  # the model port's configuration: JSON or a file path (llm/router.py)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -50,6 +51,7 @@ class Settings:
             max_concurrent_activations=_int("ACTORLOG_MAX_ACTIVATIONS", 64),
             rebalance_seconds=_float("ACTORLOG_REBALANCE_SECONDS", 10.0),
             kind_modules=modules,
+            models=os.environ.get("ACTORLOG_MODELS", ""),
         )
         return replace(base, **overrides)
 

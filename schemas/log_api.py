@@ -45,8 +45,6 @@ class TailFrame(BaseModel):
 
 class Health(BaseModel):
     status: str
-    hosts: int
-    store: str
 
 
 class HostInfo(BaseModel):
@@ -61,4 +59,5 @@ class RuntimeInfo(BaseModel):
 
     node: str = Field(description="the Ray node id of the replica that answered")
     pid: int
+    store: str = Field(description="the event store's kind: sqlite or postgresql")
     hosts: list[HostInfo]

@@ -1,0 +1,89 @@
+"""assistant: an OpenGPTs assistant (name, config, public flag, owner) and the documents
+uploaded to it for retrieval. Owned by one user for life: a write from anyone else is refused
+here, in the one writer, so no race can hand an assistant over.
+
+Commands
+  put     {"user_id", "name", "config", "public", "at", "create_only"?}
+          -> created | updated; refused "not_found" when another user owns it (or owned it,
+             and deleted it); "exists" with create_only when the id is taken
+  delete  {"user_id"} -> deleted (nothing when absent or not the owner: DELETE is a no-op then)
+  ingest  {"user_id", "source", "chunks": [str], "at"} -> documents_ingested (owner only)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.gpts.documents import ingest_event
+from runtime.entity import Context, EntityKind, Rejected
+from runtime.events import NewEvent
+from runtime.registry import register
+
+assistant = register(EntityKind("assistant", lambda: {"exists": False, "owner": None,
+                                                      "documents": []}, snapshot_every=50))
+
+
+def _str(cmd: dict[str, Any], name: str) -> str:
+    value = cmd.get(name)
+    if not isinstance(value, str):
+        raise Rejected(f"{name} must be a string", code="invalid")
+    return value
+
+
+def _owned_by(state: dict, user_id: str) -> bool:
+    return state["owner"] is None or state["owner"] == user_id
+
+
+@assistant.command("put")
+def put(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    user_id, name, at = _str(cmd, "user_id"), _str(cmd, "name"), _str(cmd, "at")
+    config, public = cmd.get("config"), cmd.get("public", False)
+    if not isinstance(config, dict) or not isinstance(public, bool):
+        raise Rejected("config must be an object and public a boolean", code="invalid")
+    if not _owned_by(state, user_id):
+        raise Rejected("Assistant not found", code="not_found")
+    if state["exists"] and cmd.get("create_only"):
+        raise Rejected("an assistant with this id exists", code="exists")
+    data = {"user_id": user_id, "name": name, "config": config, "public": public, "at": at}
+    return NewEvent("updated" if state["exists"] else "created", data)
+
+
+@assistant.command("delete")
+def delete(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if state["exists"] and state["owner"] == _str(cmd, "user_id"):
+        return NewEvent("deleted", {"at": cmd.get("at")})
+    return None
+
+
+@assistant.command("ingest")
+def ingest(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    # Owners only: a public assistant is readable by everyone, not writable.
+    if not state["exists"] or state["owner"] != _str(cmd, "user_id"):
+        raise Rejected("Assistant not found.", code="not_found")
+    return ingest_event(cmd, ctx.entity_id)
+
+
+def _record(state: dict, data: dict) -> dict:
+    return {**state, "exists": True, "owner": data["user_id"], "name": data["name"],
+            "config": data["config"], "public": data["public"], "updated_at": data["at"]}
+
+
+@assistant.event("created")
+def created(state: dict, data: dict) -> dict:
+    return _record(state, data)
+
+
+@assistant.event("updated")
+def updated(state: dict, data: dict) -> dict:
+    return _record(state, data)
+
+
+@assistant.event("deleted")
+def deleted(state: dict, data: dict) -> dict:
+    # The owner is kept: a deleted id can be taken again only by whoever owned it.
+    return {"exists": False, "owner": state["owner"], "documents": []}
+
+
+@assistant.event("documents_ingested")
+def documents_ingested(state: dict, data: dict) -> dict:
+    return {**state, "documents": [*state["documents"], *data["documents"]]}

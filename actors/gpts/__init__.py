@@ -1,0 +1,1 @@
+"""OpenGPTs' domain beyond the two entities: bots (what a run does), tools, documents."""

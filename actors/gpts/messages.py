@@ -1,0 +1,112 @@
+"""OpenGPTs' message model (LangChain's message dicts), as threads store them: every field
+present, in LangChain's own order, so a stored message is already what a reader returns.
+
+``normalize`` is the one place a message gets its defaults and its id; ``add_messages`` is
+LangGraph's reducer (same id replaces, anything else appends), the one way a list changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+__all__ = ["MESSAGE_TYPES", "add_messages", "ai_message", "normalize", "to_model_messages",
+           "tool_message"]
+
+#: type -> its fields after the common ones, with their defaults
+_EXTRA: dict[str, tuple[tuple[str, Any], ...]] = {
+    "human": (("example", False),),
+    "ai": (("example", False), ("tool_calls", []), ("invalid_tool_calls", []),
+           ("usage_metadata", None)),
+    "tool": (("tool_call_id", ""), ("artifact", None), ("status", "success")),
+    "system": (),
+    "function": (),
+    "chat": (("role", "user"),),
+}
+MESSAGE_TYPES = tuple(_EXTRA)
+_CHUNK = {f"{k.capitalize()}MessageChunk": k for k in _EXTRA}
+_CHUNK["AIMessageChunk"] = "ai"
+
+
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    """A complete message from what a client sent ({"content", "type"} is enough); a chunk
+    type becomes its message type. An id is assigned when none is given."""
+    mtype = _CHUNK.get(raw["type"], raw["type"])
+    msg: dict[str, Any] = {
+        "content": raw.get("content", ""),
+        "additional_kwargs": raw.get("additional_kwargs") or {},
+        "response_metadata": raw.get("response_metadata") or {},
+        "type": mtype,
+        "name": raw.get("name"),
+        "id": raw.get("id") or str(uuid.uuid4()),
+    }
+    for field, default in _EXTRA[mtype]:
+        value = raw.get(field, default)
+        msg[field] = list(value) if isinstance(value, list) else value
+    if mtype == "ai":
+        msg["tool_calls"] = [{"name": c.get("name", ""), "args": c.get("args") or {},
+                              "id": c.get("id"), "type": "tool_call"}
+                             for c in msg["tool_calls"] if isinstance(c, dict)]
+    return msg
+
+
+def add_messages(current: list[dict[str, Any]], new: list[dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    out = list(current)
+    where = {m["id"]: i for i, m in enumerate(out)}
+    for m in new:
+        i = where.get(m["id"])
+        if i is None:
+            where[m["id"]] = len(out)
+            out.append(m)
+        else:
+            out[i] = m
+    return out
+
+
+def ai_message(msg_id: str, content: str, tool_calls: list[dict[str, Any]] | None = None,
+               usage: dict[str, int] | None = None) -> dict[str, Any]:
+    return normalize({"type": "ai", "id": msg_id, "content": content,
+                      "tool_calls": tool_calls or [], "usage_metadata": usage})
+
+
+def tool_message(name: str, call_id: str, content: Any, status: str = "success"
+                 ) -> dict[str, Any]:
+    return normalize({"type": "tool", "name": name, "tool_call_id": call_id,
+                      "content": content, "status": status})
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # Document dicts, or content parts
+        parts = []
+        for item in content:
+            if isinstance(item, dict):
+                parts.append(str(item.get("page_content") or item.get("text") or item))
+            else:
+                parts.append(str(item))
+        return "\n\n".join(parts)
+    return str(content)
+
+
+def to_model_messages(system: str | None, messages: list[dict[str, Any]]
+                      ) -> list[dict[str, Any]]:
+    """The model port's messages for a conversation."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for m in messages:
+        t = m["type"]
+        if t == "human" or (t == "chat" and m.get("role") == "user"):
+            out.append({"role": "user", "content": _text(m["content"])})
+        elif t == "ai" or t == "chat":
+            entry: dict[str, Any] = {"role": "assistant", "content": _text(m["content"])}
+            if m.get("tool_calls"):
+                entry["tool_calls"] = [{"id": c["id"], "name": c["name"], "args": c["args"]}
+                                       for c in m["tool_calls"]]
+            out.append(entry)
+        elif t in ("tool", "function"):
+            out.append({"role": "tool", "tool_call_id": m.get("tool_call_id", ""),
+                        "name": m.get("name"), "content": _text(m["content"])})
+        elif t == "system":
+            out.append({"role": "system", "content": _text(m["content"])})
+    return out

@@ -1,0 +1,235 @@
+"""thread: an OpenGPTs thread. Its header (owner, assistant, name), its messages, its runs and
+the documents uploaded to it are all events in its log; state and history are replays.
+
+Checkpoints: every ``run_started`` and ``messages_written`` event is one version of the thread
+as OpenGPTs' history shows it (values and the nodes to run next), so /history is exact.
+
+Commands
+  put            {"user_id", "assistant_id", "name", "metadata", "at", "create_only"?}
+                 -> created | updated (refused "not_found" if another user owns the id)
+  delete         {"user_id", "at"} -> deleted (nothing if absent or not the owner)
+  update_state   {"user_id", "messages": [msg], "dict_state": bool, "bot_type"}
+                 -> messages_written (same id replaces, others append)
+  run            {"user_id", "run_id", "input": [msg] | None, "dict_state": bool,
+                  "bot": {...}, "at"}
+                 -> run_started, messages_written per graph step (each committed as it
+                    happens), then run_finished. Progress: {"messages": [...]} (the whole
+                    thread first, then new or changed messages, tokens accumulated under the
+                    message's id) and {"error": {...}} when the run fails.
+  ingest         {"user_id", "source", "chunks", "at"} -> documents_ingested
+A run cut off by a crash or failover is closed at the next activation: run_interrupted, with
+``next`` left where the run stopped, so the thread can be resumed with input null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.gpts import bots
+from actors.gpts.documents import ingest_event
+from actors.gpts.messages import MESSAGE_TYPES, add_messages, normalize
+from llm.port import ModelError
+from runtime.entity import Context, EntityKind, Fenced, Rejected
+from runtime.events import NewEvent
+from runtime.registry import register
+
+CHECKPOINTS = frozenset({"run_started", "messages_written"})
+
+
+def initial() -> dict[str, Any]:
+    return {"exists": False, "owner": None, "messages": [], "next": [], "dict_state": False,
+            "msg_count": None, "checkpoints": 0, "run": None, "documents": []}
+
+
+thread = register(EntityKind("thread", initial, snapshot_every=100))
+
+
+def _user(state: dict, cmd: dict) -> str:
+    user = cmd.get("user_id")
+    if not isinstance(user, str):
+        raise Rejected("user_id must be a string", code="invalid")
+    if not state["exists"] or state["owner"] != user:
+        raise Rejected("Thread not found", code="not_found")
+    return user
+
+
+def _messages(cmd: dict) -> list[dict[str, Any]]:
+    raw = cmd.get("messages")
+    if not isinstance(raw, list) or not all(
+            isinstance(m, dict) and m.get("type") in MESSAGE_TYPES or
+            isinstance(m, dict) and str(m.get("type", "")).endswith("MessageChunk")
+            for m in raw):
+        raise Rejected("messages must be a list of messages with a known type", code="invalid")
+    return [normalize(m) for m in raw]
+
+
+def values(state: dict) -> Any:
+    """A version's values as OpenGPTs shows them: the message list, or for a retrieval bot's
+    dict state {"messages": [...], "msg_count": n}."""
+    if state["dict_state"]:
+        out: dict[str, Any] = {"messages": state["messages"]}
+        if state["msg_count"] is not None:
+            out["msg_count"] = state["msg_count"]
+        return out
+    return state["messages"]
+
+
+@thread.command("put")
+def put(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    user = cmd.get("user_id")
+    if not all(isinstance(cmd.get(k), str) for k in ("user_id", "name", "at")):
+        raise Rejected("user_id, name and at must be strings", code="invalid")
+    if state["owner"] is not None and state["owner"] != user:
+        raise Rejected("Thread not found", code="not_found")
+    if state["exists"] and cmd.get("create_only"):
+        raise Rejected("a thread with this id exists", code="exists")
+    data = {"user_id": user, "assistant_id": cmd.get("assistant_id"), "name": cmd["name"],
+            "metadata": cmd.get("metadata"), "at": cmd["at"]}
+    return NewEvent("updated" if state["exists"] else "created", data)
+
+
+@thread.command("delete")
+def delete(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if state["exists"] and state["owner"] == cmd.get("user_id"):
+        return NewEvent("deleted", {"at": cmd.get("at")})
+    return None
+
+
+@thread.command("update_state")
+def update_state(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _user(state, cmd)
+    new = _messages(cmd)
+    nxt = state["next"]
+    if state["checkpoints"] == 0:  # an empty thread: the graph starts from its first node
+        nxt = [bots.first_node(str(cmd.get("bot_type") or "agent"))]
+    return NewEvent("messages_written", {"messages": new, "next": nxt, "source": "update",
+                                         "dict_state": bool(cmd.get("dict_state"))})
+
+
+@thread.command("ingest")
+def ingest(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _user(state, cmd)
+    return ingest_event(cmd, ctx.entity_id)
+
+
+@thread.command("run")
+async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    _user(state, cmd)
+    run_id, bot = cmd.get("run_id"), bots.Bot.from_dict(cmd.get("bot") or {})
+    dict_state = bool(cmd.get("dict_state"))
+    if cmd.get("input") is None:
+        if not state["next"]:
+            raise Rejected("Received no input" if state["checkpoints"] == 0 else
+                           "There is nothing to continue: the thread's last run finished",
+                           code="no_input")
+        new, start = None, list(state["next"])
+    else:
+        new, start = _messages({"messages": cmd["input"]}), None
+    services = ctx.services
+
+    async def write(messages: list[dict[str, Any]], nxt: list[str],
+                    msg_count: int | None = None, source: str = "node") -> None:
+        data: dict[str, Any] = {"messages": messages, "next": nxt, "source": source,
+                                "dict_state": dict_state}
+        if msg_count is not None:
+            data["msg_count"] = msg_count
+        await ctx.commit(NewEvent("messages_written", data))
+        ctx.emit({"messages": messages})
+
+    async def documents() -> list[dict[str, Any]]:
+        own = ctx.state["documents"]
+        assistant_id = ctx.state.get("assistant_id")
+        if services is None or not assistant_id:
+            return own
+        assistant = await services.read_state("assistant", assistant_id)
+        return [*(assistant.get("documents") or []), *own]
+
+    io = bots.RunIO(messages=lambda: ctx.state["messages"], write=write,
+                    show=lambda ms: ctx.emit({"messages": ms}),
+                    model=lambda name: services.models.model(name), documents=documents)
+    await ctx.commit(NewEvent("run_started", {
+        "run_id": run_id, "bot": bot.__dict__, "next": ["__start__"] if new is not None
+        else list(state["next"]), "at": cmd.get("at"), "dict_state": dict_state}))
+    if new is not None:
+        first = [bots.first_node(bot.type)]
+        await ctx.commit(NewEvent("messages_written", {
+            "messages": new, "next": first, "source": "input", "dict_state": dict_state}))
+        start = first
+    ctx.emit({"messages": ctx.state["messages"]})  # the whole thread first, as OpenGPTs does
+    try:
+        nxt = await bots.run(io, bot, start)
+    except Fenced:
+        raise  # another activation owns the thread now: stop, write nothing more
+    except Exception as exc:  # the run failed; the log says so and the thread stays usable
+        message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+        ctx.emit({"error": {"status_code": 500, "message": message}})
+        return NewEvent("run_finished", {"run_id": run_id, "outcome": "failed",
+                                         "error": message})
+    return NewEvent("run_finished", {"run_id": run_id,
+                                     "outcome": "paused" if nxt else "done"})
+
+
+@thread.recovery
+def close_interrupted_run(state: dict) -> NewEvent | None:
+    run = state["run"]
+    if run and run["status"] == "running":
+        return NewEvent("run_interrupted", {
+            "run_id": run["id"], "next": state["next"],
+            "reason": "the server running this run stopped before it finished; "
+                      "continue the thread (input null) to resume from the last step"})
+    return None
+
+
+def _header(state: dict, data: dict) -> dict:
+    return {**state, "exists": True, "owner": data["user_id"],
+            "assistant_id": data["assistant_id"], "name": data["name"],
+            "metadata": data["metadata"], "updated_at": data["at"]}
+
+
+@thread.event("created")
+def created(state: dict, data: dict) -> dict:
+    return _header(state, data)
+
+
+@thread.event("updated")
+def updated(state: dict, data: dict) -> dict:
+    return _header(state, data)
+
+
+@thread.event("deleted")
+def deleted(state: dict, data: dict) -> dict:
+    return {**initial(), "owner": state["owner"]}
+
+
+@thread.event("run_started")
+def run_started(state: dict, data: dict) -> dict:
+    return {**state, "next": data["next"], "checkpoints": state["checkpoints"] + 1,
+            "dict_state": data.get("dict_state", state["dict_state"]),
+            "run": {"id": data["run_id"], "status": "running"}}
+
+
+@thread.event("messages_written")
+def messages_written(state: dict, data: dict) -> dict:
+    out = {**state, "messages": add_messages(state["messages"], data["messages"]),
+           "next": data["next"], "checkpoints": state["checkpoints"] + 1,
+           "dict_state": state["dict_state"] or data.get("dict_state", False)}
+    if "msg_count" in data:
+        out["msg_count"] = data["msg_count"]
+    return out
+
+
+@thread.event("run_finished")
+def run_finished(state: dict, data: dict) -> dict:
+    return {**state, "run": {"id": data["run_id"], "status": data["outcome"],
+                             "error": data.get("error")}}
+
+
+@thread.event("run_interrupted")
+def run_interrupted(state: dict, data: dict) -> dict:
+    return {**state, "run": {"id": data["run_id"], "status": "interrupted",
+                             "error": data["reason"]}}
+
+
+@thread.event("documents_ingested")
+def documents_ingested(state: dict, data: dict) -> dict:
+    return {**state, "documents": [*state["documents"], *data["documents"]]}

@@ -1,0 +1,16 @@
+"""The OpenGPTs API family (../shared/specs/opengpts.md), both eras, on one server."""
+
+from fastapi import APIRouter
+
+from api.opengpts import assistants, runs, threads
+
+router = APIRouter()
+router.include_router(assistants.router)
+router.include_router(threads.router)
+router.include_router(runs.router)
+router.include_router(runs.ingest_router)
+
+
+@router.get("/ok", tags=["opengpts"])
+async def ok() -> dict[str, bool]:
+    return {"ok": True}

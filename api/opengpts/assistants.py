@@ -1,0 +1,126 @@
+"""/assistants: list (mine, public), get, create (POST), upsert (PUT), delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from api.opengpts.auth import User, authed_user
+from api.opengpts.common import (JSON, assistant_view, invalid_id, now_iso, read, refused,
+                                 valid_id, visible_assistant)
+from api.opengpts.directory import Directory
+from api.runtime import Runtime, get_runtime
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
+from schemas.opengpts import AssistantPayload, tool_catalog
+
+router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"])
+directory = Directory()
+
+Me = Annotated[User, Depends(authed_user)]
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _check_tools(config: dict[str, Any]) -> None:
+    """Tools must be ones OpenGPTs knows: an object whose type is a tool's (name and
+    description, if given, must be that tool's), or a tool's type or name as a string (API.md's
+    ["Wikipedia"]). OpenGPTs stored anything and failed every later run; we refuse up front."""
+    conf = config.get("configurable")
+    if not isinstance(conf, dict):
+        return
+    tools = conf.get("type==agent/tools")
+    if tools is None:
+        return
+    loc = ["body", "config", "configurable", "type==agent/tools"]
+    if not isinstance(tools, list):
+        raise HTTPException(422, [{"type": "list_type", "loc": loc,
+                                   "msg": "Input should be a valid list", "input": tools}])
+    catalog = tool_catalog()
+    names = {v["name"].lower(): k for k, v in catalog.items()}
+    errors = []
+    for i, tool in enumerate(tools):
+        if isinstance(tool, str):
+            if tool not in catalog and tool.lower() not in names:
+                errors.append({"type": "unknown_tool", "loc": [*loc, i], "input": tool,
+                               "msg": f"no tool is called {tool!r}"})
+            continue
+        if not isinstance(tool, dict) or tool.get("type") not in catalog:
+            errors.append({"type": "unknown_tool", "loc": [*loc, i], "input": tool,
+                           "msg": f"a tool is an object whose type is one of {sorted(catalog)}"})
+            continue
+        known = catalog[tool["type"]]
+        for key in ("name", "description"):
+            if key in tool and tool[key] != known[key]:
+                errors.append({"type": "literal_error", "loc": [*loc, i, key],
+                               "input": tool[key], "msg": f"Input should be {known[key]!r}"})
+    if errors:
+        raise HTTPException(422, errors)
+
+
+async def _put(rt: Runtime, me: User, aid: str, body: AssistantPayload,
+               create_only: bool) -> dict[str, Any]:
+    _check_tools(body.config)
+    at = now_iso()
+    try:
+        await rt.client.ref("assistant", aid).aask({
+            "type": "put", "user_id": me.user_id, "name": body.name, "config": body.config,
+            "public": body.public, "at": at, "create_only": create_only})
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refused(exc)
+    return assistant_view(aid, {"user_id": me.user_id, "name": body.name,
+                                "config": body.config, "at": at, "public": body.public})
+
+
+@router.get("/")
+async def list_assistants(me: Me, rt: Rt) -> JSON:
+    await directory.catch_up(rt.store)
+    return JSON([assistant_view(i, d) for i, d in directory.assistants_of(me.user_id)])
+
+
+@router.get("/public/")
+async def list_public_assistants(rt: Rt, shared_id: str | None = None) -> JSON:
+    """All public assistants (``shared_id``, an older era's filter, is accepted and ignored,
+    as OpenGPTs itself has done since April 2024)."""
+    await directory.catch_up(rt.store)
+    return JSON([assistant_view(i, d) for i, d in directory.public_assistants()])
+
+
+@router.get("/{aid}")
+async def get_assistant(aid: str, me: Me, rt: Rt) -> JSON:
+    state = await visible_assistant(rt, me.user_id, aid)
+    if state is None:
+        raise HTTPException(404, "Assistant not found")
+    return JSON(assistant_view(aid, state))
+
+
+@router.post("")
+async def create_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
+    return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
+
+
+@router.put("", include_in_schema=False)
+async def put_new_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
+    """PUT without an id creates one: the API guide's first example does this."""
+    return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
+
+
+@router.put("/{aid}")
+async def upsert_assistant(aid: str, body: AssistantPayload, me: Me, rt: Rt) -> JSON:
+    """Creates the assistant under a client-chosen id, or updates one of the caller's own.
+    Another user's id is 404: OpenGPTs let a PUT take the assistant over."""
+    if not valid_id(aid):
+        invalid_id(aid, "aid")
+    return JSON(await _put(rt, me, aid, body, create_only=False))
+
+
+@router.delete("/{aid}")
+async def delete_assistant(aid: str, me: Me, rt: Rt) -> JSON:
+    """{"status": "ok"} whether or not there was one of the caller's to delete."""
+    if valid_id(aid) and (await read(rt, "assistant", aid))["exists"]:
+        try:
+            await rt.client.ref("assistant", aid).aask(
+                {"type": "delete", "user_id": me.user_id, "at": now_iso()})
+        except (ActorError, OutcomeUnknown, Unavailable) as exc:
+            refused(exc)
+    return JSON({"status": "ok"})

@@ -1,0 +1,105 @@
+"""What the OpenGPTs routes share: reading an entity, who may see it, the resource shapes, and
+turning the runtime's refusals into OpenGPTs' {"detail": ...} errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, NoReturn
+
+import orjson
+from fastapi import HTTPException
+from fastapi.responses import Response
+
+from api.runtime import Runtime
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
+from runtime.events import stream_id
+from runtime.host import replay
+from runtime.registry import get_kind
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+
+
+class JSON(Response):
+    """orjson-encoded JSON: compact, as OpenGPTs' own responses are."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def valid_id(entity_id: str) -> bool:
+    """Ids are UUIDs from POST, or client-chosen through PUT (older clients used names like
+    "bobby"): letters, digits and _ . : @ - up to 128 characters."""
+    return bool(_ID.match(entity_id))
+
+
+def invalid_id(entity_id: str, where: str) -> NoReturn:
+    raise HTTPException(422, [{"type": "string_pattern_mismatch", "loc": ["path", where],
+                               "msg": "an id is 1 to 128 letters, digits or _.:@- characters",
+                               "input": entity_id[:200]}])
+
+
+async def read(rt: Runtime, kind: str, entity_id: str) -> dict[str, Any]:
+    state, _, _ = await replay(rt.store, get_kind(kind), stream_id(kind, entity_id), None)
+    return state
+
+
+async def visible_assistant(rt: Runtime, user_id: str, aid: str | None) -> dict[str, Any] | None:
+    if not aid or not valid_id(aid):
+        return None
+    state = await read(rt, "assistant", aid)
+    if state["exists"] and (state["owner"] == user_id or state["public"]):
+        return state
+    return None
+
+
+async def owned_thread(rt: Runtime, user_id: str, tid: str) -> dict[str, Any]:
+    if valid_id(tid):
+        state = await read(rt, "thread", tid)
+        if state["exists"] and state["owner"] == user_id:
+            return state
+    raise HTTPException(404, "Thread not found")
+
+
+def assistant_view(aid: str, d: dict[str, Any]) -> dict[str, Any]:
+    """From an assistant's state or its header event's data."""
+    return {"assistant_id": aid, "user_id": d.get("owner") or d.get("user_id"),
+            "name": d["name"], "config": d["config"],
+            "updated_at": d.get("updated_at") or d.get("at"), "public": d["public"]}
+
+
+def thread_view(tid: str, d: dict[str, Any]) -> dict[str, Any]:
+    return {"thread_id": tid, "user_id": d.get("owner") or d.get("user_id"),
+            "assistant_id": d["assistant_id"], "name": d["name"],
+            "updated_at": d.get("updated_at") or d.get("at"), "metadata": d["metadata"]}
+
+
+def configurable(assistant: dict[str, Any]) -> dict[str, Any]:
+    config = assistant.get("config") or {}
+    conf = config.get("configurable") if isinstance(config, dict) else None
+    return conf if isinstance(conf, dict) else {}
+
+
+def bot_type(assistant: dict[str, Any] | None) -> str:
+    kind = configurable(assistant or {}).get("type") or "agent"
+    return kind if kind in ("chatbot", "agent", "chat_retrieval") else "agent"
+
+
+def refused(exc: Exception) -> NoReturn:
+    """An actor's refusal or the runtime's failure as the document's error."""
+    if isinstance(exc, ActorError):
+        status = {"not_found": 404, "invalid": 422, "exists": 409, "no_input": 400,
+                  "conflict": 409, "unavailable": 503}.get(exc.code, 400)
+        raise HTTPException(status, exc.message)
+    if isinstance(exc, OutcomeUnknown):
+        raise HTTPException(503, "the server handling this thread stopped; whether the "
+                                 "change was stored is unknown: read the thread to find out")
+    if isinstance(exc, Unavailable):
+        raise HTTPException(503, str(exc))
+    raise exc

@@ -1,0 +1,178 @@
+"""/threads: list, create (POST), get, upsert (PUT), delete; state (current era), messages
+(the older era's shapes) and history. State and history are replays of the thread's log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
+
+from actors.thread import CHECKPOINTS, values
+from api.opengpts.assistants import directory
+from api.opengpts.auth import User, authed_user
+from api.opengpts.common import (JSON, bot_type, configurable, invalid_id, now_iso, owned_thread, read,
+                                 refused, thread_view, valid_id, visible_assistant)
+from api.runtime import Runtime, get_runtime
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
+from runtime.events import stream_id
+from runtime.registry import get_kind
+from schemas.opengpts import LegacyMessagesPost, MessageIn, ThreadPayload, ThreadStatePost
+
+router = APIRouter(prefix="/threads", tags=["opengpts: threads"])
+
+Me = Annotated[User, Depends(authed_user)]
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _put(rt: Runtime, me: User, tid: str, body: ThreadPayload,
+               create_only: bool) -> dict[str, Any]:
+    assistant = await visible_assistant(rt, me.user_id, body.assistant_id)
+    if assistant is None:  # OpenGPTs: a 500 (missing) or a thread nobody can run (private)
+        raise HTTPException(404, "Assistant not found")
+    at = now_iso()
+    metadata = {"assistant_type": configurable(assistant).get("type") or "chatbot"}
+    try:
+        await rt.client.ref("thread", tid).aask({
+            "type": "put", "user_id": me.user_id, "assistant_id": body.assistant_id,
+            "name": body.name, "metadata": metadata, "at": at, "create_only": create_only})
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refused(exc)
+    return thread_view(tid, {"user_id": me.user_id, "assistant_id": body.assistant_id,
+                             "name": body.name, "at": at, "metadata": metadata})
+
+
+@router.get("/")
+async def list_threads(me: Me, rt: Rt) -> JSON:
+    await directory.catch_up(rt.store)
+    return JSON([thread_view(i, d) for i, d in directory.threads_of(me.user_id)])
+
+
+@router.post("")
+async def create_thread(body: ThreadPayload, me: Me, rt: Rt) -> JSON:
+    return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
+
+
+@router.get("/{tid}")
+async def get_thread(tid: str, me: Me, rt: Rt) -> JSON:
+    return JSON(thread_view(tid, await owned_thread(rt, me.user_id, tid)))
+
+
+@router.put("/{tid}")
+async def upsert_thread(tid: str, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
+    """Creates under a client-chosen id, or renames / re-attaches one of the caller's own
+    threads (the UI re-attaches orphans this way). Another user's id is 404, not a takeover."""
+    if not valid_id(tid):
+        invalid_id(tid, "tid")
+    return JSON(await _put(rt, me, tid, body, create_only=False))
+
+
+@router.delete("/{tid}")
+async def delete_thread(tid: str, me: Me, rt: Rt) -> JSON:
+    if valid_id(tid) and (await read(rt, "thread", tid))["exists"]:
+        try:
+            await rt.client.ref("thread", tid).aask(
+                {"type": "delete", "user_id": me.user_id, "at": now_iso()})
+        except (ActorError, OutcomeUnknown, Unavailable) as exc:
+            refused(exc)
+    return JSON({"status": "ok"})
+
+
+async def _runnable(rt: Runtime, me: User, tid: str) -> tuple[dict, dict]:
+    """The caller's thread and its assistant; 400 when the assistant is gone."""
+    thread = await owned_thread(rt, me.user_id, tid)
+    assistant = await visible_assistant(rt, me.user_id, thread["assistant_id"])
+    if assistant is None:
+        raise HTTPException(400, "Thread has no assistant")
+    return thread, assistant
+
+
+def _current_values(thread: dict[str, Any]) -> Any:
+    v = values(thread) if thread["checkpoints"] else None
+    return v or None
+
+
+@router.get("/{tid}/state")
+async def get_state(tid: str, me: Me, rt: Rt) -> JSON:
+    thread, _ = await _runnable(rt, me, tid)
+    return JSON({"values": _current_values(thread), "next": thread["next"]})
+
+
+async def _write(rt: Runtime, me: User, tid: str, messages: list[MessageIn],
+                 assistant: dict[str, Any]) -> None:
+    kind = bot_type(assistant)
+    try:
+        await rt.client.ref("thread", tid).aask({
+            "type": "update_state", "user_id": me.user_id,
+            "messages": [m.to_dict() for m in messages], "bot_type": kind,
+            "dict_state": kind == "chat_retrieval"})
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refused(exc)
+
+
+@router.post("/{tid}/state")
+async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
+    """Messages with a known id replace it (an edit), others are appended. The thread is the
+    one in the path: a thread_id in ``config`` cannot redirect the write (OpenGPTs let it)."""
+    _, assistant = await _runnable(rt, me, tid)
+    messages = body.values
+    if isinstance(messages, dict):
+        raw = messages.get("messages")
+        if not isinstance(raw, list):
+            raise HTTPException(422, [{"type": "missing", "loc": ["body", "values", "messages"],
+                                       "msg": "values must be a list of messages or "
+                                              "{\"messages\": [...]}", "input": messages}])
+        try:
+            messages = [MessageIn.model_validate(m) for m in raw]
+        except ValueError as exc:
+            raise RequestValidationError(getattr(exc, "errors", lambda: [])()) from None
+    await _write(rt, me, tid, messages, assistant)
+    return JSON(None)
+
+
+@router.get("/{tid}/messages")
+async def get_messages(tid: str, me: Me, rt: Rt) -> JSON:
+    """The older era: {"messages": [...], "resumeable": bool}."""
+    thread = await owned_thread(rt, me.user_id, tid)
+    return JSON({"messages": thread["messages"], "resumeable": bool(thread["next"])})
+
+
+@router.post("/{tid}/messages")
+async def post_messages(tid: str, body: LegacyMessagesPost, me: Me, rt: Rt) -> JSON:
+    thread = await owned_thread(rt, me.user_id, tid)
+    assistant = await visible_assistant(rt, me.user_id, thread["assistant_id"]) or {}
+    await _write(rt, me, tid, body.messages, assistant)
+    return JSON(None)
+
+
+def _checkpoint(tid: str, seq: int) -> dict[str, Any]:
+    return {"configurable": {"thread_id": tid, "checkpoint_ns": "",
+                             "checkpoint_id": str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                             f"thread/{tid}#{seq}"))}}
+
+
+@router.get("/{tid}/history")
+async def get_history(tid: str, me: Me, rt: Rt) -> JSON:
+    """One entry per version of the thread, newest first: a fold of its log that records the
+    state at every checkpoint event."""
+    await _runnable(rt, me, tid)
+    kind = get_kind("thread")
+    state = kind.initial_state()
+    entries: list[dict[str, Any]] = []
+    parent = None
+    seq = 0
+    while True:
+        batch = await rt.store.read(stream_id("thread", tid), seq + 1, None, 5000)
+        if not batch:
+            break
+        for event in batch:
+            state = kind.apply(state, event)
+            if event.type in CHECKPOINTS:
+                config = _checkpoint(tid, event.seq)
+                entries.append({"values": values(state), "next": state["next"],
+                                "config": config, "parent": parent})
+                parent = config
+        seq = batch[-1].seq
+    entries.reverse()
+    return JSON(entries)

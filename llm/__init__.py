@@ -1,0 +1,1 @@
+"""The model port: one interface to language models for every API family (see port.py)."""

@@ -1,0 +1,192 @@
+"""The built-in model: deterministic, offline, and a demonstration only.
+
+It does not understand language. It follows a few rules so every API family works end to end
+without a key or a network: it greets, remembers a name it was told, answers a tool result by
+quoting it, calls a tool when it has tools and the last message asks for one (a search, a look-up,
+a tool's own name), fills a JSON schema from its defaults, and otherwise says what it heard.
+Text streams word by word (a word, then the space after it), as real providers' tokens do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from typing import Any, AsyncIterator
+
+from llm.port import Delta, ModelRequest, ToolCallDelta, ToolSpec
+
+__all__ = ["BuiltinProvider"]
+
+_TOKENS = re.compile(r"\s+|\S+")
+_NAME = re.compile(r"\bmy name is ([A-Za-z][\w'-]*)", re.IGNORECASE)
+_ASKS_FOR_TOOL = ("search", "look up", "lookup", "look for", "find ", "retriev", "wikipedia",
+                  "arxiv", "pubmed", "document", "uploaded", "file", "according to")
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False, default=str)
+
+
+class BuiltinProvider:
+    """``delay``: seconds between tokens (0 by default; tests slow it to catch a run mid-way)."""
+
+    def __init__(self, name: str = "builtin", delay: float = 0.0) -> None:
+        self.name = name
+        self.model = "builtin-demo"
+        self.delay = float(delay)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        if request.json_schema is not None:
+            text = json.dumps(_instance(request.json_schema, _last_user(request.messages)))
+            async for delta in self._text(text, by=16):
+                yield delta
+            return
+        call = self._tool_call(request)
+        if call is not None:
+            tool, arg_name, arg_value = call
+            seed = f"{tool.name}|{arg_value}|{len(request.messages)}".encode()
+            call_id = "call_" + hashlib.sha1(seed).hexdigest()[:24]
+            pieces = [f'{{"{arg_name}": "', *_TOKENS.findall(json.dumps(arg_value)[1:-1]), '"}']
+            first = True
+            for piece in pieces:
+                yield Delta(tool_calls=[ToolCallDelta(0, call_id if first else None,
+                                                      tool.name if first else None, piece)])
+                first = False
+                await self._pause()
+            yield Delta(usage=_usage(request, arg_value))
+            return
+        reply = self._reply(request.messages)
+        async for delta in self._text(reply):
+            yield delta
+        yield Delta(usage=_usage(request, reply))
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(self.delay)  # sleep(0) still lets other entities interleave
+
+    async def _text(self, text: str, by: int = 0) -> AsyncIterator[Delta]:
+        pieces = ([text[i:i + by] for i in range(0, len(text), by)] if by
+                  else _TOKENS.findall(text))
+        for piece in pieces:
+            yield Delta(text=piece)
+            await self._pause()
+
+    @staticmethod
+    def _tool_call(request: ModelRequest) -> tuple[ToolSpec, str, str] | None:
+        if not request.tools or not request.messages:
+            return None
+        last = request.messages[-1]
+        if last.get("role") != "user":
+            return None  # after a tool result the model answers; it does not call again
+        text = _content_text(last.get("content", ""))
+        lowered = text.lower()
+        chosen = None
+        for tool in request.tools:
+            words = [w for w in re.split(r"[_\W]+", tool.name.lower()) if len(w) > 2]
+            if tool.name.lower() in lowered or any(w in lowered for w in words):
+                chosen = tool
+                break
+        if chosen is None and any(t in lowered for t in _ASKS_FOR_TOOL):
+            chosen = request.tools[0]
+        if chosen is None:
+            return None
+        props = chosen.parameters.get("properties") or {"query": {}}
+        arg_name = "query" if "query" in props else next(iter(props))
+        return chosen, arg_name, text
+
+    @staticmethod
+    def _reply(messages: list[dict[str, Any]]) -> str:
+        if messages and messages[-1].get("role") == "tool":
+            found = _content_text(messages[-1].get("content", "")).strip()
+            if len(found) > 300:
+                found = found[:300].rstrip() + "..."
+            return f"Here is what I found: {found}" if found else "The tool found nothing."
+        text = _last_user(messages)
+        lowered = text.lower()
+        system = " ".join(_content_text(m.get("content", "")) for m in messages
+                          if m.get("role") == "system")
+        found = re.search(r"<documents>\s*(.*?)\s*</documents>", system, re.DOTALL)
+        if found is not None:
+            passage = found.group(1).strip().split("\n\n")[0][:300].strip()
+            return (f"According to the documents, {passage}" if passage
+                    else "The documents do not say, so I do not know.")
+        name = None
+        for m in messages:
+            if m.get("role") == "user":
+                match = _NAME.search(_content_text(m.get("content", "")))
+                if match:
+                    name = match.group(1)
+        said_name = _NAME.search(text)
+        if said_name:
+            return f"Hi {said_name.group(1)}, nice to meet you!"
+        if "name" in lowered and "?" in lowered:
+            if name:
+                return (f"Tu nombre es {name}." if "spanish" in lowered
+                        else f"Your name is {name}.")
+            return "You have not told me your name yet."
+        if any(w in lowered for w in ("good day", "thank", "bye")):
+            return "You too! If you have any other questions, feel free to ask."
+        if not text or re.fullmatch(r"\W*(hi|hello|hey)\b.*", lowered):
+            return "Hello! How can I assist you today?"
+        return (f'You said: "{text}". I am the built-in demonstration model, so that is all '
+                "I can say; configure a real model for real answers.")
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return _content_text(m.get("content", "")).strip()
+    return ""
+
+
+def _usage(request: ModelRequest, out: str) -> dict[str, int]:
+    prompt = sum(len(_TOKENS.findall(_content_text(m.get("content", ""))))
+                 for m in request.messages)
+    completion = len(_TOKENS.findall(out))
+    return {"input_tokens": prompt, "output_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _instance(schema: dict[str, Any], hint: str, root: dict[str, Any] | None = None) -> Any:
+    """A value that satisfies ``schema``: its default or first example or enum value where it
+    has one, else the simplest value of its type (strings echo the last user message)."""
+    root = root if root is not None else schema
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return _instance(target, hint, root)
+    for key in ("default", "const"):
+        if key in schema:
+            return schema[key]
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return _instance(schema[key][0], hint, root)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _instance(sub, hint, root) for name, sub in props.items()}
+    if kind == "array":
+        n = schema.get("minItems", 0)
+        return [_instance(schema.get("items", {}), hint, root) for _ in range(n)]
+    if kind == "string":
+        value = hint or "ok"
+        if "maxLength" in schema:
+            value = value[:schema["maxLength"]]
+        return value.ljust(schema.get("minLength", 0), ".")
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return False
+    return None

@@ -1,0 +1,208 @@
+"""The model port: what every API family asks of a language model, whatever serves it.
+
+In: chat messages (OpenAI's role/content shape, the lingua franca of providers), tools the model
+may call, and optionally a JSON schema its answer must satisfy. Out: text, tool calls, or a
+schema-valid object, with streaming deltas on the way. Entities call models only through
+``Model.complete``; providers only turn a request into deltas, so a new provider is one small
+class and never touches accumulation, validation or the API families.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+
+import jsonschema
+
+__all__ = ["Delta", "Model", "ModelError", "ModelRequest", "ModelResult", "Provider",
+           "ToolCall", "ToolCallDelta", "ToolSpec"]
+
+
+class ModelError(Exception):
+    """The model could not answer (provider unreachable, refused, or off-schema output)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {
+        "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]})
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a tool call as providers stream it: ``index`` says which call, ``args`` is a
+    fragment of its JSON arguments text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    args: str = ""
+
+
+@dataclass(slots=True)
+class Delta:
+    text: str = ""
+    tool_calls: list[ToolCallDelta] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """``messages``: [{"role": system|user|assistant|tool, "content": str, "tool_calls"?:
+    [{"id", "name", "args"}], "tool_call_id"?, "name"?}]."""
+
+    messages: list[dict[str, Any]]
+    tools: list[ToolSpec] = field(default_factory=list)
+    json_schema: dict[str, Any] | None = None
+    model: str | None = None  # the caller's model name (an alias the router resolves)
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ModelResult:
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    object: Any = None  # the parsed answer when a json_schema was asked for
+    usage: dict[str, int] | None = None
+    provider: str = ""
+    model: str = ""
+
+
+@dataclass(slots=True)
+class PartialResult:
+    """The answer so far, as a streaming consumer sees it after each delta: text accumulated,
+    tool calls with their argument text parsed as far as it parses."""
+
+    text: str
+    tool_calls: list[ToolCall]
+
+
+class Provider(Protocol):
+    name: str
+    model: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[Delta]: ...
+
+
+OnDelta = Callable[[PartialResult], Awaitable[None] | None]
+
+
+def parse_partial_json(text: str) -> dict[str, Any]:
+    """Arguments streamed so far, parsed as far as they go (``{"query": "wea`` -> {"query":
+    "wea"}): what a UI shows while a tool call is still arriving. Never raises."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+        return value if isinstance(value, dict) else {}
+    except ValueError:
+        pass
+    # Close what is open: strings, then brackets, in reverse order of opening.
+    closers, in_string, escaped = [], False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            closers.append("}" if ch == "{" else "]")
+        elif ch in "}]" and closers:
+            closers.pop()
+    candidate = text + ('"' if in_string else "")
+    for trim in range(0, 3):
+        attempt = (candidate[:len(candidate) - trim] if trim else candidate) + "".join(
+            reversed(closers))
+        try:
+            value = json.loads(attempt)
+            return value if isinstance(value, dict) else {}
+        except ValueError:
+            continue
+    return {}
+
+
+class Model:
+    """A provider behind the port: accumulates its deltas, parses tool calls, checks schemas."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    async def complete(self, request: ModelRequest, on_delta: OnDelta | None = None
+                       ) -> ModelResult:
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage = None
+        try:
+            async for delta in self.provider.stream(request):
+                if delta.usage:
+                    usage = delta.usage
+                if delta.text:
+                    text.append(delta.text)
+                for piece in delta.tool_calls:
+                    call = calls.setdefault(piece.index, {"id": None, "name": "", "args": ""})
+                    if piece.id:
+                        call["id"] = piece.id
+                    if piece.name:
+                        call["name"] += piece.name
+                    call["args"] += piece.args
+                if on_delta is not None and (delta.text or delta.tool_calls):
+                    partial = PartialResult("".join(text), self._calls(calls, partial=True))
+                    maybe = on_delta(partial)
+                    if maybe is not None:
+                        await maybe
+        except ModelError:
+            raise
+        except Exception as exc:  # a provider's transport or API error, in one type
+            raise ModelError(f"{self.provider.name} failed: {type(exc).__name__}: {exc}") \
+                from exc
+        result = ModelResult("".join(text), self._calls(calls, partial=False), None, usage,
+                             self.provider.name, self.provider.model)
+        if request.json_schema is not None:
+            result.object = self._checked_object(result.text, request.json_schema)
+        return result
+
+    @staticmethod
+    def _calls(calls: dict[int, dict[str, Any]], partial: bool) -> list[ToolCall]:
+        out = []
+        for index in sorted(calls):
+            c = calls[index]
+            if partial:
+                args = parse_partial_json(c["args"])
+            else:
+                try:
+                    args = json.loads(c["args"]) if c["args"].strip() else {}
+                except ValueError as exc:
+                    raise ModelError(f"tool call {c['name']!r} has arguments that are not "
+                                     f"JSON: {c['args'][:200]!r}") from exc
+                if not isinstance(args, dict):
+                    raise ModelError(f"tool call {c['name']!r} arguments are not an object")
+            out.append(ToolCall(c["id"] or f"call_{index}", c["name"], args))
+        return out
+
+    @staticmethod
+    def _checked_object(text: str, schema: dict[str, Any]) -> Any:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ModelError(f"the model's answer is not JSON: {text[:200]!r}") from exc
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as exc:
+            raise ModelError(f"the model's answer does not fit the schema: {exc.message}") \
+                from exc
+        return value

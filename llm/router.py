@@ -1,0 +1,82 @@
+"""Which provider answers which model name, from configuration.
+
+ACTORLOG_MODELS (JSON, or a path to a JSON file) looks like:
+
+    {"providers": {"gpt": {"type": "openai", "base_url": "https://api.openai.com/v1",
+                           "api_key_env": "OPENAI_API_KEY", "model": "gpt-4o-mini"}},
+     "aliases": {"GPT 4o": "gpt", "GPT 3.5 Turbo": "gpt"},
+     "default": "builtin"}
+
+A name is what an API family calls its model (OpenGPTs' agent_type / llm_type, say). Names
+without an alias go to ``default``. "builtin" always exists and is the default, so the service
+answers offline with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from llm.builtin import BuiltinProvider
+from llm.openai_compat import OpenAICompatProvider
+from llm.port import Model
+
+__all__ = ["ModelRouter", "parse_models_config"]
+
+
+def parse_models_config(raw: str) -> dict[str, Any]:
+    """The configuration from ACTORLOG_MODELS' value: inline JSON or a file's path."""
+    raw = (raw or "").strip()
+    if not raw:
+        return {}
+    if not raw.startswith("{"):
+        with open(raw, encoding="utf-8") as f:
+            raw = f.read()
+    config = json.loads(raw)
+    if not isinstance(config, dict):
+        raise ValueError("ACTORLOG_MODELS must be a JSON object")
+    return config
+
+
+class ModelRouter:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config = config or {}
+        self.aliases: dict[str, str] = dict(config.get("aliases", {}))
+        self.default: str = config.get("default", "builtin")
+        self._models: dict[str, Model] = {}
+        specs = {"builtin": {"type": "builtin"}, **config.get("providers", {})}
+        for name, spec in specs.items():
+            self._models[name] = Model(self._provider(name, spec))
+        for alias, target in {**self.aliases, "": self.default}.items():
+            if target not in self._models:
+                raise ValueError(f"model alias {alias or 'default'!r} names provider "
+                                 f"{target!r}, which is not configured")
+
+    @staticmethod
+    def _provider(name: str, spec: dict[str, Any]) -> Any:
+        kind = spec.get("type")
+        if kind == "builtin":
+            return BuiltinProvider(name, delay=spec.get("delay", 0.0))
+        if kind == "openai":
+            if not spec.get("model"):
+                raise ValueError(f"provider {name!r} needs a model name")
+            return OpenAICompatProvider(name, spec["model"], spec.get("base_url"),
+                                        spec.get("api_key"),
+                                        spec.get("api_key_env", "OPENAI_API_KEY"),
+                                        float(spec.get("timeout", 120.0)),
+                                        int(spec.get("max_retries", 2)))
+        raise ValueError(f"provider {name!r} has unknown type {kind!r} "
+                         "(known: builtin, openai)")
+
+    def model(self, name: str | None) -> Model:
+        """The model serving ``name``: its alias, a provider of that name, or the default."""
+        if name in self.aliases:
+            return self._models[self.aliases[name]]
+        if name in self._models:
+            return self._models[name]
+        return self._models[self.default]
+
+    @classmethod
+    def from_env(cls) -> "ModelRouter":
+        return cls(parse_models_config(os.environ.get("ACTORLOG_MODELS", "")))
