@@ -161,3 +161,25 @@ def service(ray_session, tmp_path_factory):
     yield urls, settings, client
     serve.shutdown()
     kill_hosts(client)
+
+
+def start_inprocess_server(ray_session, data_dir: str, **overrides):
+    """The service's FastAPI app served by uvicorn from a thread of the test process, over
+    real hosts (their settings, say a model configuration, are the test's). Returns
+    (base_url, settings, client). For tests that set this process's own configuration, such as
+    the OpenGPTs auth mode; the Serve deployment is tested through the ``service`` fixture."""
+    import serve_app
+    from api import http_server
+    from api.runtime import Runtime, install
+    from runtime.config import Settings
+
+    overrides.setdefault("rebalance_seconds", 0)
+    settings = Settings(data_dir=data_dir, namespace=f"ip-{uuid.uuid4().hex[:10]}",
+                        **overrides)
+    runtime = Runtime.start(settings)
+    install(runtime)
+    port = free_port()
+    http_server.start_in_thread(serve_app.api, "127.0.0.1", port)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/health")
+    return base, settings, runtime.client

@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException
 from api.opengpts.auth import User, authed_user
 from api.opengpts.common import (JSON, assistant_view, invalid_id, now_iso, read, refused,
                                  valid_id, visible_assistant)
-from api.opengpts.directory import Directory
+from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from schemas.opengpts import AssistantPayload, tool_catalog
 
 router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"])
-directory = Directory()
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]
@@ -74,7 +73,8 @@ async def _put(rt: Runtime, me: User, aid: str, body: AssistantPayload,
 
 @router.get("/")
 async def list_assistants(me: Me, rt: Rt) -> JSON:
-    await directory.catch_up(rt.store)
+    directory = directory_for(rt.store)
+    await directory.catch_up()
     return JSON([assistant_view(i, d) for i, d in directory.assistants_of(me.user_id)])
 
 
@@ -82,7 +82,8 @@ async def list_assistants(me: Me, rt: Rt) -> JSON:
 async def list_public_assistants(rt: Rt, shared_id: str | None = None) -> JSON:
     """All public assistants (``shared_id``, an older era's filter, is accepted and ignored,
     as OpenGPTs itself has done since April 2024)."""
-    await directory.catch_up(rt.store)
+    directory = directory_for(rt.store)
+    await directory.catch_up()
     return JSON([assistant_view(i, d) for i, d in directory.public_assistants()])
 
 

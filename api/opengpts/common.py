@@ -67,6 +67,19 @@ async def owned_thread(rt: Runtime, user_id: str, tid: str) -> dict[str, Any]:
     raise HTTPException(404, "Thread not found")
 
 
+async def settled_thread(rt: Runtime, user_id: str, tid: str) -> dict[str, Any]:
+    """The caller's thread for reading its state. A run shown as running may have died with its
+    host: then the thread's own actor is asked, because activating it closes such a run in the
+    log (run_interrupted) and the answer says so. Otherwise the store's replay is the answer."""
+    state = await owned_thread(rt, user_id, tid)
+    if state["run"] and state["run"]["status"] == "running":
+        try:
+            _, state = await rt.client.ref("thread", tid).astate()
+        except (ActorError, OutcomeUnknown, Unavailable):
+            pass  # the store's view is still a consistent one
+    return state
+
+
 def assistant_view(aid: str, d: dict[str, Any]) -> dict[str, Any]:
     """From an assistant's state or its header event's data."""
     return {"assistant_id": aid, "user_id": d.get("owner") or d.get("user_id"),

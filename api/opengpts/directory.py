@@ -13,20 +13,22 @@ from typing import Any
 from runtime.events import split_stream_id
 from runtime.stores.base import EventStore
 
-__all__ = ["Directory"]
+__all__ = ["Directory", "directory_for"]
 
 PAGE = 5000
 _HEADERS = {"created", "updated", "deleted"}
 
 
 class Directory:
-    def __init__(self) -> None:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
         self.assistants: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, dict[str, Any]] = {}
         self.position = 0
         self._lock = asyncio.Lock()
 
-    async def catch_up(self, store: EventStore) -> None:
+    async def catch_up(self) -> None:
+        store = self.store
         target = await store.last_position()
         if target <= self.position:
             return
@@ -59,3 +61,14 @@ class Directory:
 
     def threads_of(self, user_id: str) -> list[tuple[str, dict[str, Any]]]:
         return [(i, d) for i, d in self.threads.items() if d["user_id"] == user_id]
+
+
+_current: Directory | None = None
+
+
+def directory_for(store: EventStore) -> Directory:
+    """This process's directory over ``store`` (a new store, as in tests, starts a new one)."""
+    global _current
+    if _current is None or _current.store is not store:
+        _current = Directory(store)
+    return _current

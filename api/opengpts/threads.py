@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 
 from actors.thread import CHECKPOINTS, values
-from api.opengpts.assistants import directory
+from api.opengpts.directory import directory_for
 from api.opengpts.auth import User, authed_user
 from api.opengpts.common import (JSON, bot_type, configurable, invalid_id, now_iso, owned_thread, read,
-                                 refused, thread_view, valid_id, visible_assistant)
+                                 refused, settled_thread, thread_view, valid_id,
+                                 visible_assistant)
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
@@ -45,7 +46,8 @@ async def _put(rt: Runtime, me: User, tid: str, body: ThreadPayload,
 
 @router.get("/")
 async def list_threads(me: Me, rt: Rt) -> JSON:
-    await directory.catch_up(rt.store)
+    directory = directory_for(rt.store)
+    await directory.catch_up()
     return JSON([thread_view(i, d) for i, d in directory.threads_of(me.user_id)])
 
 
@@ -81,7 +83,7 @@ async def delete_thread(tid: str, me: Me, rt: Rt) -> JSON:
 
 async def _runnable(rt: Runtime, me: User, tid: str) -> tuple[dict, dict]:
     """The caller's thread and its assistant; 400 when the assistant is gone."""
-    thread = await owned_thread(rt, me.user_id, tid)
+    thread = await settled_thread(rt, me.user_id, tid)
     assistant = await visible_assistant(rt, me.user_id, thread["assistant_id"])
     if assistant is None:
         raise HTTPException(400, "Thread has no assistant")
@@ -134,7 +136,7 @@ async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
 @router.get("/{tid}/messages")
 async def get_messages(tid: str, me: Me, rt: Rt) -> JSON:
     """The older era: {"messages": [...], "resumeable": bool}."""
-    thread = await owned_thread(rt, me.user_id, tid)
+    thread = await settled_thread(rt, me.user_id, tid)
     return JSON({"messages": thread["messages"], "resumeable": bool(thread["next"])})
 
 

@@ -1,0 +1,117 @@
+"""A stand-in for an OpenAI-compatible server, speaking the real wire protocol: POST
+/v1/chat/completions with stream=true answers chat.completion.chunk events over SSE, ending
+with [DONE]; tool calls arrive as tool_call deltas (id and name first, then argument pieces),
+and usage in a last chunk when stream_options asks for it. It is scripted, not a model:
+
+- a request with tools whose last user message says "weather" -> a tool call get_weather or
+  the first tool, arguments {"query": <the message>} in three pieces;
+- a request whose last message is a tool result -> "The tool said: <result>";
+- response_format json_schema -> {"query": "<last user message>"} as JSON text;
+- a message containing "fail please" -> HTTP 500;
+- anything else -> "Hello from the stand-in model." word by word.
+Every request body is kept in ``requests`` for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+from aiohttp import web
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+
+    def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None,
+               usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
+        payload = {"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                   "created": int(time.time()), "model": body.get("model", "x"),
+                   "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                "finish_reason": finish}] if choices else [],
+                   "usage": usage}
+        return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        messages = body.get("messages", [])
+        last = messages[-1] if messages else {}
+        text = last.get("content") or ""
+        if "fail please" in text:
+            return web.json_response({"error": {"message": "scripted failure",
+                                                "type": "server_error"}}, status=500)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(self._chunk(body, {"role": "assistant", "content": ""}))
+        finish = "stop"
+        if body.get("tools") and last.get("role") == "user" and "weather" in text.lower():
+            names = [t["function"]["name"] for t in body["tools"]]
+            name = "get_weather" if "get_weather" in names else names[0]
+            args = json.dumps({"query": text})
+            pieces = [args[:9], args[9:len(args) // 2 + 4], args[len(args) // 2 + 4:]]
+            await resp.write(self._chunk(body, {"tool_calls": [{
+                "index": 0, "id": "call_standin1", "type": "function",
+                "function": {"name": name, "arguments": ""}}]}))
+            for piece in pieces:
+                await resp.write(self._chunk(body, {"tool_calls": [{
+                    "index": 0, "function": {"arguments": piece}}]}))
+            finish = "tool_calls"
+        else:
+            if last.get("role") == "tool":
+                reply = f"The tool said: {text}"
+            elif body.get("response_format", {}).get("type") == "json_schema":
+                user = next((m["content"] for m in reversed(messages)
+                             if m["role"] == "user"), "")
+                reply = json.dumps({"query": user})
+            else:
+                reply = "Hello from the stand-in model."
+            for i, word in enumerate(reply.split(" ")):
+                await resp.write(self._chunk(body, {"content": (" " if i else "") + word}))
+        await resp.write(self._chunk(body, {}, finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await resp.write(self._chunk(body, {}, None, {"prompt_tokens": 7,
+                                                          "completion_tokens": 5,
+                                                          "total_tokens": 12}, choices=False))
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    def start(self) -> "FakeOpenAI":
+        ready = threading.Event()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._completions)
+            self._runner = web.AppRunner(app)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        threading.Thread(target=run, daemon=True, name="fake-openai").start()
+        if not ready.wait(10):
+            raise RuntimeError("the stand-in model server did not start")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
