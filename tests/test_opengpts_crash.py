@@ -1,0 +1,117 @@
+"""A run cut off by killing the whole serving process (driver, Ray, hosts, replica: kill -9 of
+every process) mid-stream. After a restart on the same data the thread is consistent: the
+question is there, no half answer, next says which step to run again, the log says the run was
+interrupted, and continuing with input null finishes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_http
+
+pytestmark = pytest.mark.slow
+
+
+def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "ACTORLOG_DATA_DIR": data, "ACTORLOG_NAMESPACE": namespace,
+           "ACTORLOG_PORT": str(port), "PYTHONPATH": ROOT,
+           "ACTORLOG_MODELS": json.dumps({"providers": {"slow": {"type": "builtin",
+                                                                 "delay": 0.2}},
+                                          "default": "slow"})}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/health", tries=900)
+    return proc, base
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    parent = psutil.Process(proc.pid)
+    victims = [parent, *parent.children(recursive=True)]
+    for p in victims:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(victims, timeout=30)
+    proc.wait(timeout=30)
+
+
+def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp_path):
+    data, namespace = str(tmp_path / "data"), f"crash-{uuid.uuid4().hex[:8]}"
+    proc, base = _start(data, namespace)
+    cookies = {"opengpts_user_id": "crash"}
+    try:
+        aid = httpx.post(f"{base}/assistants", cookies=cookies, json={
+            "name": "c", "config": {"configurable": {"type": "chatbot"}}}).json()["assistant_id"]
+        tid = httpx.post(f"{base}/threads", cookies=cookies,
+                         json={"name": "t", "assistant_id": aid}).json()["thread_id"]
+        tokens: list[str] = []
+        ended = threading.Event()
+
+        def listen() -> None:
+            try:
+                with httpx.stream("POST", f"{base}/runs/stream", cookies=cookies, timeout=60,
+                                  json={"thread_id": tid, "input": [
+                                      {"content": "tell me about boats", "type": "human",
+                                       "id": "q1"}]}) as r:
+                    for line in r.iter_lines():
+                        if line.startswith("data: ["):
+                            tokens.append(line)
+            except httpx.HTTPError:
+                pass
+            ended.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        deadline = time.time() + 60
+        while len(tokens) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(tokens) >= 4, "the run never streamed"
+        _kill_tree(proc)
+        assert ended.wait(30)  # the client sees the connection end, not a hang
+        partial = json.loads(tokens[-1][6:])[0]["content"]
+        assert partial and not partial.endswith("answers.")
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc)
+
+    proc, base = _start(data, namespace)
+    try:
+        state = httpx.get(f"{base}/threads/{tid}/state", cookies=cookies).json()
+        assert state["values"] == [{"content": "tell me about boats", "additional_kwargs": {},
+                                    "response_metadata": {}, "type": "human", "name": None,
+                                    "id": "q1", "example": False}]
+        assert state["next"] == ["chatbot"]  # the step to run again
+        events = httpx.get(f"{base}/v1/actors/thread/{tid}/events").json()["events"]
+        assert [e["type"] for e in events] == [
+            "created", "run_started", "messages_written", "run_interrupted"]
+        assert "stopped before it finished" in events[-1]["data"]["reason"]
+        with httpx.stream("POST", f"{base}/runs/stream", cookies=cookies, timeout=120,
+                          json={"thread_id": tid, "input": None}) as r:
+            datas = [json.loads(line[6:]) for line in r.iter_lines()
+                     if line.startswith("data: [")]
+        assert datas[0][0]["id"] == "q1"
+        state = httpx.get(f"{base}/threads/{tid}/state", cookies=cookies).json()
+        assert state["next"] == [] and state["values"][1]["content"].endswith("answers.")
+        assert [h["next"] for h in httpx.get(f"{base}/threads/{tid}/history",
+                                             cookies=cookies).json()][:2] == [[], ["chatbot"]]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
