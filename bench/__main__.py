@@ -1,4 +1,4 @@
-"""python -m bench [section ...]   sections: codec store pg entities ray serve cluster (default: all)
+"""python -m bench [section ...]   sections: codec store pg entities ray serve cluster opengpts (default: all)
 --quick runs smaller sizes (a smoke check of the bench itself)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["codec", "store", "pg", "entities", "ray", "serve", "cluster"]
+SECTIONS = ["codec", "store", "pg", "entities", "ray", "serve", "cluster", "opengpts"]
 
 
 def main(argv: list[str]) -> None:
