@@ -63,19 +63,11 @@ def ingest(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     return ingest_event(cmd, ctx.entity_id)
 
 
-def _record(state: dict, data: dict) -> dict:
+@assistant.event("created")
+@assistant.event("updated")
+def written(state: dict, data: dict) -> dict:
     return {**state, "exists": True, "owner": data["user_id"], "name": data["name"],
             "config": data["config"], "public": data["public"], "updated_at": data["at"]}
-
-
-@assistant.event("created")
-def created(state: dict, data: dict) -> dict:
-    return _record(state, data)
-
-
-@assistant.event("updated")
-def updated(state: dict, data: dict) -> dict:
-    return _record(state, data)
 
 
 @assistant.event("deleted")

@@ -180,20 +180,12 @@ def close_interrupted_run(state: dict) -> NewEvent | None:
     return None
 
 
-def _header(state: dict, data: dict) -> dict:
+@thread.event("created")
+@thread.event("updated")
+def written(state: dict, data: dict) -> dict:
     return {**state, "exists": True, "owner": data["user_id"],
             "assistant_id": data["assistant_id"], "name": data["name"],
             "metadata": data["metadata"], "updated_at": data["at"]}
-
-
-@thread.event("created")
-def created(state: dict, data: dict) -> dict:
-    return _header(state, data)
-
-
-@thread.event("updated")
-def updated(state: dict, data: dict) -> dict:
-    return _header(state, data)
 
 
 @thread.event("deleted")

@@ -497,6 +497,8 @@ def test_another_users_resources_are_404_everywhere(base):
             ("POST", "/runs/stream", {"thread_id": tid, "input": []})]:
         r = bob.request(method, path, json=body)
         assert r.status_code == 404, (method, path, r.status_code, r.text)
+        if method == "GET":
+            assert r.json() == nf_t
     assert bob.delete(f"/threads/{tid}").json() == {"status": "ok"}
     r = bob.post("/ingest", files=[("files", ("x.txt", b"spam", "text/plain"))],
                  data={"config": json.dumps({"configurable": {"thread_id": tid}})})

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
-
 from llm.port import ToolSpec
 
 __all__ = ["TOOLS", "Tool", "spec_for", "unavailable_message"]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, assistant_view, invalid_id, now_iso, read, refused,
+from api.opengpts.common import (JSON, assistant_view, delete_own, invalid_id, now_iso, refused,
                                  valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
@@ -118,10 +118,5 @@ async def upsert_assistant(aid: str, body: AssistantPayload, me: Me, rt: Rt) -> 
 @router.delete("/{aid}")
 async def delete_assistant(aid: str, me: Me, rt: Rt) -> JSON:
     """{"status": "ok"} whether or not there was one of the caller's to delete."""
-    if valid_id(aid) and (await read(rt, "assistant", aid))["exists"]:
-        try:
-            await rt.client.ref("assistant", aid).aask(
-                {"type": "delete", "user_id": me.user_id, "at": now_iso()})
-        except (ActorError, OutcomeUnknown, Unavailable) as exc:
-            refused(exc)
+    await delete_own(rt, "assistant", aid, me.user_id)
     return JSON({"status": "ok"})

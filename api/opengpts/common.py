@@ -104,6 +104,17 @@ def bot_type(assistant: dict[str, Any] | None) -> str:
     return kind if kind in ("chatbot", "agent", "chat_retrieval") else "agent"
 
 
+async def delete_own(rt: Runtime, kind: str, entity_id: str, user_id: str) -> None:
+    """DELETE: the owner's entity is deleted; anything else (absent, another user's, a
+    malformed id) is quietly nothing, as OpenGPTs answers {"status": "ok"} either way."""
+    if valid_id(entity_id) and (await read(rt, kind, entity_id))["exists"]:
+        try:
+            await rt.client.ref(kind, entity_id).aask(
+                {"type": "delete", "user_id": user_id, "at": now_iso()})
+        except (ActorError, OutcomeUnknown, Unavailable) as exc:
+            refused(exc)
+
+
 def refused(exc: Exception) -> NoReturn:
     """An actor's refusal or the runtime's failure as the document's error."""
     if isinstance(exc, ActorError):

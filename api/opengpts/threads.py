@@ -12,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from actors.thread import CHECKPOINTS, values
 from api.opengpts.directory import directory_for
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, bot_type, configurable, invalid_id, now_iso, owned_thread, read,
+from api.opengpts.common import (JSON, bot_type, configurable, delete_own, invalid_id, now_iso,
+                                 owned_thread,
                                  refused, settled_thread, thread_view, valid_id,
                                  visible_assistant)
 from api.runtime import Runtime, get_runtime
@@ -72,12 +73,7 @@ async def upsert_thread(tid: str, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
 
 @router.delete("/{tid}")
 async def delete_thread(tid: str, me: Me, rt: Rt) -> JSON:
-    if valid_id(tid) and (await read(rt, "thread", tid))["exists"]:
-        try:
-            await rt.client.ref("thread", tid).aask(
-                {"type": "delete", "user_id": me.user_id, "at": now_iso()})
-        except (ActorError, OutcomeUnknown, Unavailable) as exc:
-            refused(exc)
+    await delete_own(rt, "thread", tid, me.user_id)
     return JSON({"status": "ok"})
 
 
