@@ -10,6 +10,16 @@ import uuid
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shared_dir() -> str:
+    """The team's shared folder (seeds, specs, golden captures): ACTORLOG_SHARED, else the
+    checkout's sibling ../shared, else /work/shared (a clone made elsewhere)."""
+    for candidate in (os.environ.get("ACTORLOG_SHARED"),
+                      os.path.join(os.path.dirname(ROOT), "shared"), "/work/shared"):
+        if candidate and os.path.isdir(os.path.join(candidate, "seeds")):
+            return candidate
+    raise RuntimeError("the shared folder (seeds, fixtures) is not found; set ACTORLOG_SHARED")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT
+from tests.conftest import shared_dir
 
-FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "opengpts")
+FIXTURES = os.path.join(shared_dir(), "fixtures", "opengpts")
 
 
 def golden_raw(name: str) -> bytes:
