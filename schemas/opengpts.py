@@ -169,6 +169,20 @@ def tool_catalog() -> dict[str, dict[str, Any]]:
     return out
 
 
+def tool_type(entry: Any) -> str | None:
+    """The tool type an assistant config's tool entry names: an object's "type", or a string
+    that is a tool's type or (any case) its name, as API.md's ["Wikipedia"]. None if unknown."""
+    catalog = tool_catalog()
+    if isinstance(entry, dict):
+        kind = entry.get("type")
+        return kind if kind in catalog else None
+    if isinstance(entry, str):
+        if entry in catalog:
+            return entry
+        return next((k for k, v in catalog.items() if v["name"].lower() == entry.lower()), None)
+    return None
+
+
 def agent_types() -> list[str]:
     return list(_load("config_schema.json")["$defs"]["AgentType"]["enum"])
 

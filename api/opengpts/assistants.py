@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, assistant_view, delete_own, invalid_id, now_iso, refused,
-                                 valid_id, visible_assistant)
+from api.opengpts.common import (JSON, assistant_view, command, delete_own, invalid_id,
+                                 now_iso, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
-from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from schemas.opengpts import AssistantPayload, tool_catalog
+from schemas.opengpts import AssistantPayload, tool_catalog, tool_type
 
 router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"])
 
@@ -36,19 +35,17 @@ def _check_tools(config: dict[str, Any]) -> None:
         raise HTTPException(422, [{"type": "list_type", "loc": loc,
                                    "msg": "Input should be a valid list", "input": tools}])
     catalog = tool_catalog()
-    names = {v["name"].lower(): k for k, v in catalog.items()}
     errors = []
     for i, tool in enumerate(tools):
-        if isinstance(tool, str):
-            if tool not in catalog and tool.lower() not in names:
-                errors.append({"type": "unknown_tool", "loc": [*loc, i], "input": tool,
-                               "msg": f"no tool is called {tool!r}"})
-            continue
-        if not isinstance(tool, dict) or tool.get("type") not in catalog:
+        kind = tool_type(tool)
+        if kind is None:
             errors.append({"type": "unknown_tool", "loc": [*loc, i], "input": tool,
-                           "msg": f"a tool is an object whose type is one of {sorted(catalog)}"})
+                           "msg": f"no tool is called {tool!r}" if isinstance(tool, str) else
+                           f"a tool is an object whose type is one of {sorted(catalog)}"})
             continue
-        known = catalog[tool["type"]]
+        if isinstance(tool, str):
+            continue
+        known = catalog[kind]
         for key in ("name", "description"):
             if key in tool and tool[key] != known[key]:
                 errors.append({"type": "literal_error", "loc": [*loc, i, key],
@@ -61,12 +58,9 @@ async def _put(rt: Runtime, me: User, aid: str, body: AssistantPayload,
                create_only: bool) -> dict[str, Any]:
     _check_tools(body.config)
     at = now_iso()
-    try:
-        await rt.client.ref("assistant", aid).aask({
-            "type": "put", "user_id": me.user_id, "name": body.name, "config": body.config,
-            "public": body.public, "at": at, "create_only": create_only})
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        refused(exc)
+    await command(rt, "assistant", aid, {
+        "type": "put", "user_id": me.user_id, "name": body.name, "config": body.config,
+        "public": body.public, "at": at, "create_only": create_only})
     return assistant_view(aid, {"user_id": me.user_id, "name": body.name,
                                 "config": body.config, "at": at, "public": body.public})
 

@@ -9,13 +9,16 @@ from typing import Any, NoReturn
 
 import orjson
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from api.runtime import Runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
 from runtime.host import replay
 from runtime.registry import get_kind
+from schemas.opengpts import MessageIn, role_to_type
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
@@ -99,20 +102,39 @@ def configurable(assistant: dict[str, Any]) -> dict[str, Any]:
     return conf if isinstance(conf, dict) else {}
 
 
-def bot_type(assistant: dict[str, Any] | None) -> str:
-    kind = configurable(assistant or {}).get("type") or "agent"
+def bot_type(conf: dict[str, Any]) -> str:
+    """The bot a configurable names; agent, OpenGPTs' default, for none or an unknown one."""
+    kind = conf.get("type")
     return kind if kind in ("chatbot", "agent", "chat_retrieval") else "agent"
+
+
+async def command(rt: Runtime, kind: str, entity_id: str, cmd: dict[str, Any]) -> None:
+    """Send ``cmd`` to the entity; a refusal or a runtime failure becomes the HTTP error."""
+    try:
+        await rt.client.ref(kind, entity_id).aask(cmd)
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refused(exc)
+
+
+def messages_from(items: list[Any], loc: list[Any]) -> list[dict[str, Any]]:
+    """Messages as OpenGPTs' clients send them (OpenAI's role style too), validated one by
+    one; a bad one is a 422 that points at it under ``loc``."""
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(MessageIn.model_validate(role_to_type(item)).to_dict())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": [*loc, i, *e["loc"]]}
+                                          for e in exc.errors(include_url=False)]) from None
+    return out
 
 
 async def delete_own(rt: Runtime, kind: str, entity_id: str, user_id: str) -> None:
     """DELETE: the owner's entity is deleted; anything else (absent, another user's, a
     malformed id) is quietly nothing, as OpenGPTs answers {"status": "ok"} either way."""
     if valid_id(entity_id) and (await read(rt, kind, entity_id))["exists"]:
-        try:
-            await rt.client.ref(kind, entity_id).aask(
-                {"type": "delete", "user_id": user_id, "at": now_iso()})
-        except (ActorError, OutcomeUnknown, Unavailable) as exc:
-            refused(exc)
+        await command(rt, kind, entity_id, {"type": "delete", "user_id": user_id,
+                                            "at": now_iso()})
 
 
 def refused(exc: Exception) -> NoReturn:

@@ -25,17 +25,16 @@ from typing import Annotated, Any, AsyncIterator
 import orjson
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from actors.gpts.documents import UnsupportedFile, chunk, parse
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, configurable, now_iso, owned_thread, refused,
-                                 valid_id, visible_assistant)
+from api.opengpts.common import (JSON, bot_type, command, configurable, messages_from, now_iso,
+                                 owned_thread, valid_id, visible_assistant)
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from schemas.opengpts import (CreateRunPayload, MessageIn, config_schema, input_schema,
-                              output_schema, role_to_type, tool_catalog)
+from schemas.opengpts import (CreateRunPayload, config_schema, input_schema, output_schema,
+                              tool_type)
 
 router = APIRouter(prefix="/runs", tags=["opengpts: runs"])
 ingest_router = APIRouter(tags=["opengpts: runs"])
@@ -51,8 +50,7 @@ _background: set[asyncio.Task] = set()
 
 def _bot(conf: dict[str, Any]) -> dict[str, Any]:
     """The run's bot from the merged configurable (OpenGPTs' "type==<type>/<field>" keys)."""
-    kind = conf.get("type") if conf.get("type") in ("chatbot", "agent", "chat_retrieval") \
-        else "agent"
+    kind = bot_type(conf)
     prefix = f"type=={kind}/"
     model = conf.get(prefix + ("agent_type" if kind == "agent" else "llm_type")) \
         or "GPT 3.5 Turbo"
@@ -60,15 +58,8 @@ def _bot(conf: dict[str, Any]) -> dict[str, Any]:
                            "system_message": conf.get(prefix + "system_message")
                            or "You are a helpful assistant."}
     if kind == "agent":
-        catalog = tool_catalog()
-        names = {v["name"].lower(): k for k, v in catalog.items()}
-        tools = []
-        for t in conf.get(prefix + "tools") or []:
-            ttype = t.get("type") if isinstance(t, dict) else \
-                (t if t in catalog else names.get(str(t).lower()))
-            if ttype in catalog:
-                tools.append(ttype)
-        bot.update(tools=tools,
+        tools = [tool_type(t) for t in conf.get(prefix + "tools") or []]
+        bot.update(tools=[t for t in tools if t is not None],
                    interrupt_before_action=bool(conf.get(prefix + "interrupt_before_action")),
                    retrieval_description=conf.get(prefix + "retrieval_description"))
     return bot
@@ -91,14 +82,7 @@ def _input_messages(raw: Any) -> list[dict[str, Any]] | None:
         raise RequestValidationError([{
             "type": "value_error", "loc": ["body", "input"], "input": raw,
             "msg": 'input must be a list of messages, {"messages": [...]}, or null'}])
-    out = []
-    for i, item in enumerate(items):
-        try:
-            out.append(MessageIn.model_validate(role_to_type(item)).to_dict())
-        except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": [*loc, i, *e["loc"]]}
-                                          for e in exc.errors(include_url=False)]) from None
-    return out
+    return messages_from(items, loc)
 
 
 async def _prepare(body: CreateRunPayload, me: User, rt: Runtime) -> dict[str, Any]:
@@ -120,12 +104,12 @@ async def _prepare(body: CreateRunPayload, me: User, rt: Runtime) -> dict[str, A
 @router.post("")
 async def create_run(body: CreateRunPayload, me: Me, rt: Rt) -> JSON:
     """Starts the run and answers at once; the run goes on in the thread's actor."""
-    command = await _prepare(body, me, rt)
+    run_command = await _prepare(body, me, rt)
     ref = rt.client.ref("thread", body.thread_id)
 
     async def run() -> None:
         with contextlib.suppress(ActorError, OutcomeUnknown, Unavailable):
-            await ref.aask(command)  # its outcome is in the thread's log
+            await ref.aask(run_command)  # its outcome is in the thread's log
 
     task = asyncio.ensure_future(run())
     _background.add(task)
@@ -148,13 +132,13 @@ def _data(payload: Any) -> ServerSentEvent:
     return ServerSentEvent(data=orjson.dumps(payload).decode(), event="data")
 
 
-async def _events(rt: Runtime, thread_id: str, command: dict[str, Any], framing: str
+async def _events(rt: Runtime, thread_id: str, run_command: dict[str, Any], framing: str
                   ) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(data=orjson.dumps({"run_id": command["run_id"]}).decode(),
+    yield ServerSentEvent(data=orjson.dumps({"run_id": run_command["run_id"]}).decode(),
                           event="metadata")
     thread: dict[str, dict[str, Any]] = {}  # id -> message, in first-seen order (object framing)
     try:
-        async for what, item in rt.client.ref("thread", thread_id).aask_stream(command):
+        async for what, item in rt.client.ref("thread", thread_id).aask_stream(run_command):
             if what != "progress":
                 continue
             if "error" in item:
@@ -181,8 +165,8 @@ async def _events(rt: Runtime, thread_id: str, command: dict[str, Any], framing:
 async def stream_run(body: CreateRunPayload, request: Request, me: Me, rt: Rt
                      ) -> EventSourceResponse:
     framing = _framing(request, body)
-    command = await _prepare(body, me, rt)
-    return EventSourceResponse(_events(rt, body.thread_id, command, framing),
+    run_command = await _prepare(body, me, rt)
+    return EventSourceResponse(_events(rt, body.thread_id, run_command, framing),
                                headers=SSE_HEADERS, ping=15)
 
 
@@ -220,7 +204,7 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
         state = await visible_assistant(rt, me.user_id, aid)
         if state is None or state["owner"] != me.user_id:
             raise HTTPException(404, "Assistant not found.")
-        ref = rt.client.ref("assistant", aid)
+        kind, entity_id = "assistant", aid
     else:
         if not valid_id(tid):
             raise HTTPException(404, "Thread not found.")
@@ -228,7 +212,7 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
             await owned_thread(rt, me.user_id, tid)
         except HTTPException:
             raise HTTPException(404, "Thread not found.") from None
-        ref = rt.client.ref("thread", tid)
+        kind, entity_id = "thread", tid
     out = []
     for upload in files:
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
@@ -243,11 +227,8 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
         chunks = chunk(text)
         ids = [str(uuid.uuid4()) for _ in chunks]
         if chunks:
-            try:
-                await ref.aask({"type": "ingest", "user_id": me.user_id,
-                                "source": upload.filename or "upload", "chunks": chunks,
-                                "ids": ids, "at": now_iso()})
-            except (ActorError, OutcomeUnknown, Unavailable) as exc:
-                refused(exc)
+            await command(rt, kind, entity_id, {
+                "type": "ingest", "user_id": me.user_id, "source": upload.filename or "upload",
+                "chunks": chunks, "ids": ids, "at": now_iso()})
         out.append(ids)
     return JSON(out)

@@ -7,20 +7,17 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.exceptions import RequestValidationError
 
 from actors.thread import CHECKPOINTS, values
-from api.opengpts.directory import directory_for
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, bot_type, configurable, delete_own, invalid_id, now_iso,
-                                 owned_thread,
-                                 refused, settled_thread, thread_view, valid_id,
-                                 visible_assistant)
+from api.opengpts.common import (JSON, bot_type, command, configurable, delete_own, invalid_id,
+                                 messages_from, now_iso, owned_thread, settled_thread,
+                                 thread_view, valid_id, visible_assistant)
+from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
-from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
 from runtime.registry import get_kind
-from schemas.opengpts import LegacyMessagesPost, MessageIn, ThreadPayload, ThreadStatePost
+from schemas.opengpts import LegacyMessagesPost, ThreadPayload, ThreadStatePost
 
 router = APIRouter(prefix="/threads", tags=["opengpts: threads"])
 
@@ -35,12 +32,9 @@ async def _put(rt: Runtime, me: User, tid: str, body: ThreadPayload,
         raise HTTPException(404, "Assistant not found")
     at = now_iso()
     metadata = {"assistant_type": configurable(assistant).get("type") or "chatbot"}
-    try:
-        await rt.client.ref("thread", tid).aask({
-            "type": "put", "user_id": me.user_id, "assistant_id": body.assistant_id,
-            "name": body.name, "metadata": metadata, "at": at, "create_only": create_only})
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        refused(exc)
+    await command(rt, "thread", tid, {
+        "type": "put", "user_id": me.user_id, "assistant_id": body.assistant_id,
+        "name": body.name, "metadata": metadata, "at": at, "create_only": create_only})
     return thread_view(tid, {"user_id": me.user_id, "assistant_id": body.assistant_id,
                              "name": body.name, "at": at, "metadata": metadata})
 
@@ -97,16 +91,12 @@ async def get_state(tid: str, me: Me, rt: Rt) -> JSON:
     return JSON({"values": _current_values(thread), "next": thread["next"]})
 
 
-async def _write(rt: Runtime, me: User, tid: str, messages: list[MessageIn],
+async def _write(rt: Runtime, me: User, tid: str, messages: list[dict[str, Any]],
                  assistant: dict[str, Any]) -> None:
-    kind = bot_type(assistant)
-    try:
-        await rt.client.ref("thread", tid).aask({
-            "type": "update_state", "user_id": me.user_id,
-            "messages": [m.to_dict() for m in messages], "bot_type": kind,
-            "dict_state": kind == "chat_retrieval"})
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        refused(exc)
+    kind = bot_type(configurable(assistant))
+    await command(rt, "thread", tid, {"type": "update_state", "user_id": me.user_id,
+                                      "messages": messages, "bot_type": kind,
+                                      "dict_state": kind == "chat_retrieval"})
 
 
 @router.post("/{tid}/state")
@@ -114,17 +104,15 @@ async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
     """Messages with a known id replace it (an edit), others are appended. The thread is the
     one in the path: a thread_id in ``config`` cannot redirect the write (OpenGPTs let it)."""
     _, assistant = await _runnable(rt, me, tid)
-    messages = body.values
-    if isinstance(messages, dict):
-        raw = messages.get("messages")
+    if isinstance(body.values, list):
+        messages = [m.to_dict() for m in body.values]
+    else:
+        raw = body.values.get("messages")
         if not isinstance(raw, list):
             raise HTTPException(422, [{"type": "missing", "loc": ["body", "values", "messages"],
                                        "msg": "values must be a list of messages or "
-                                              "{\"messages\": [...]}", "input": messages}])
-        try:
-            messages = [MessageIn.model_validate(m) for m in raw]
-        except ValueError as exc:
-            raise RequestValidationError(getattr(exc, "errors", lambda: [])()) from None
+                                              "{\"messages\": [...]}", "input": body.values}])
+        messages = messages_from(raw, ["body", "values", "messages"])
     await _write(rt, me, tid, messages, assistant)
     return JSON(None)
 
@@ -140,7 +128,7 @@ async def get_messages(tid: str, me: Me, rt: Rt) -> JSON:
 async def post_messages(tid: str, body: LegacyMessagesPost, me: Me, rt: Rt) -> JSON:
     thread = await owned_thread(rt, me.user_id, tid)
     assistant = await visible_assistant(rt, me.user_id, thread["assistant_id"]) or {}
-    await _write(rt, me, tid, body.messages, assistant)
+    await _write(rt, me, tid, [m.to_dict() for m in body.messages], assistant)
     return JSON(None)
 
 
