@@ -27,7 +27,7 @@ from typing import Any
 
 from actors.gpts import bots
 from actors.gpts.documents import ingest_event
-from actors.gpts.messages import MESSAGE_TYPES, add_messages, normalize
+from actors.gpts.messages import ACCEPTED_TYPES, add_messages, normalize
 from llm.port import ModelError
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
@@ -56,9 +56,7 @@ def _user(state: dict, cmd: dict) -> str:
 def _messages(cmd: dict) -> list[dict[str, Any]]:
     raw = cmd.get("messages")
     if not isinstance(raw, list) or not all(
-            isinstance(m, dict) and m.get("type") in MESSAGE_TYPES or
-            isinstance(m, dict) and str(m.get("type", "")).endswith("MessageChunk")
-            for m in raw):
+            isinstance(m, dict) and m.get("type") in ACCEPTED_TYPES for m in raw):
         raise Rejected("messages must be a list of messages with a known type", code="invalid")
     return [normalize(m) for m in raw]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["MESSAGE_TYPES", "add_messages", "ai_message", "normalize", "to_model_messages",
+__all__ = ["ACCEPTED_TYPES", "MESSAGE_TYPES", "add_messages", "ai_message", "normalize", "to_model_messages",
            "tool_message"]
 
 #: type -> its fields after the common ones, with their defaults
@@ -26,6 +26,8 @@ _EXTRA: dict[str, tuple[tuple[str, Any], ...]] = {
 MESSAGE_TYPES = tuple(_EXTRA)
 _CHUNK = {f"{k.capitalize()}MessageChunk": k for k in _EXTRA}
 _CHUNK["AIMessageChunk"] = "ai"
+#: what ``normalize`` takes: the message types and their chunk types
+ACCEPTED_TYPES = frozenset((*_EXTRA, *_CHUNK))
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
