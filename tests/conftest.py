@@ -12,14 +12,15 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def shared_dir() -> str:
-    """The team's shared folder (seeds, specs, golden captures): ACTORLOG_SHARED, else the
-    checkout's sibling ../shared, else /work/shared (a clone made elsewhere)."""
-    for candidate in (os.environ.get("ACTORLOG_SHARED"),
-                      os.path.join(os.path.dirname(ROOT), "shared"), "/work/shared"):
-        if candidate and os.path.isdir(os.path.join(candidate, "seeds")):
-            return candidate
-    raise RuntimeError("the shared folder (seeds, fixtures) is not found; set ACTORLOG_SHARED")
+FIXTURES_DIR = os.path.join(ROOT, "tests", "fixtures")
+
+
+def fixtures_dir(*parts: str) -> str:
+    """Fixtures the tests read (the seeds' documents, OpenGPTs' golden captures), copied into
+    the repository from the team's shared folder so that a lone clone runs the whole suite."""
+    return os.path.join(FIXTURES_DIR, *parts)
+
+
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

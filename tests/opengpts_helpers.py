@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import shared_dir
+from tests.conftest import fixtures_dir
 
-FIXTURES = os.path.join(shared_dir(), "fixtures", "opengpts")
+FIXTURES = fixtures_dir("opengpts")
 
 
 def golden_raw(name: str) -> bytes:

@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import shared_dir
+from tests.conftest import fixtures_dir
 
-SEEDS = os.path.join(shared_dir(), "seeds")
+SEEDS = fixtures_dir("seeds")
 DOC_ASSISTANT = "9c7d7e6e-654b-4eaa-b160-f19f922fc63b"
 DOC_THREAD = "231dc7f3-33ee-4040-98fe-27f6e2aa8b2b"
 
