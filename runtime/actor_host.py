@@ -97,6 +97,9 @@ class ActorHost:
                 "node": ray.get_runtime_context().get_node_id(), "resident": self.table.resident,
                 "subscribers": self.table.subscribers, **self.table.counters}
 
+    async def metrics(self) -> dict[str, Any]:
+        return {"index": self.index, **self.table.metrics()}
+
     async def ping(self) -> int:
         return os.getpid()
 

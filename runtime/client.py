@@ -90,6 +90,12 @@ class _Attempts:
         return delay
 
 
+#: events a subscription's host may send ahead of its consumer. Past it the host's generator
+#: waits, its buffer overflows and it falls back to reading the store: a consumer that does not
+#: read costs bounded memory on both sides.
+SUBSCRIBE_WINDOW = 64
+
+
 @contextlib.contextmanager
 def _cancel_on_exit(gen: Any) -> Iterator[None]:
     """A consumer that stops early (break, a closed WebSocket, an exception) must end the
@@ -270,6 +276,11 @@ class Client:
         return list(await asyncio.gather(*(self.acall(n, True, f"stats of {n}", "stats")
                                            for n in self._names)))
 
+    async def ametrics(self) -> list[dict[str, Any]]:
+        """Every host's per-kind counters and histograms (runtime/metrics.py)."""
+        return list(await asyncio.gather(*(self.acall(n, True, f"metrics of {n}", "metrics")
+                                           for n in self._names)))
+
     def passivate_all(self) -> int:
         return sum(self.call(n, True, f"passivate on {n}", "passivate_all")
                    for n in self._names)
@@ -337,7 +348,9 @@ class ActorRef:
         next_seq = from_seq
         while True:
             handle = self._host
-            gen = handle.subscribe.remote(self.kind, self.id, next_seq, progress)
+            gen = handle.subscribe.options(
+                _generator_backpressure_num_objects=SUBSCRIBE_WINDOW).remote(
+                    self.kind, self.id, next_seq, progress)
             try:
                 with _cancel_on_exit(gen):
                     for ref in gen:
@@ -388,7 +401,9 @@ class ActorRef:
         next_seq = from_seq
         while True:
             handle = self._host
-            gen = handle.subscribe.remote(self.kind, self.id, next_seq, progress)
+            gen = handle.subscribe.options(
+                _generator_backpressure_num_objects=SUBSCRIBE_WINDOW).remote(
+                    self.kind, self.id, next_seq, progress)
             try:
                 with _cancel_on_exit(gen):
                     async for ref in gen:

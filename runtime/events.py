@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 import orjson
 
-__all__ = ["Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id"]
+__all__ = ["Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id",
+           "unstorable"]
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
@@ -21,6 +22,16 @@ _OPTS = orjson.OPT_NON_STR_KEYS
 def encode(value: Any) -> bytes:
     """Encode a payload (event data, metadata, snapshot state) for storage."""
     return orjson.dumps(value, option=_OPTS)
+
+
+def unstorable(value: Any) -> str | None:
+    """Why the codec cannot store ``value`` (an integer beyond 64 bits, a lone surrogate,
+    nesting past its limit, a type it does not know), or None when it can."""
+    try:
+        encode(value)
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        return str(exc)
+    return None
 
 
 def decode(raw: bytes | bytearray | memoryview | str | None) -> Any:

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 
 from runtime.entity import Context, EntityKind, Fenced, Outcome, Rejected, Unknown
 from runtime.events import Event, NewEvent, decode, encode, stream_id
+from runtime.metrics import Histogram
 from runtime.registry import get_kind
 from runtime.stores.base import AppendResult, EventStore, StoreError, WrongExpectedVersion
 
@@ -123,6 +124,12 @@ class EntityTable:
         self._activation_slots = asyncio.Semaphore(max_concurrent_activations)
         self._background: set[asyncio.Task] = set()
         self.counters = collections.Counter()
+        #: per kind: commands handled and events appended (counters), and how long a command
+        #: took (mailbox wait included) and an append took (histograms); exported by /metrics.
+        self.kind_counters: dict[str, collections.Counter] = collections.defaultdict(
+            collections.Counter)
+        self.command_seconds: dict[str, Histogram] = collections.defaultdict(Histogram)
+        self.append_seconds: dict[str, Histogram] = collections.defaultdict(Histogram)
 
     # ------------------------------------------------------------------ activation
 
@@ -209,6 +216,15 @@ class EntityTable:
         """Resident entities' streams, least recently used first."""
         return list(self._cells)
 
+    def metrics(self) -> dict[str, Any]:
+        """Per-kind counters and histograms as plain data, plus resident entities by kind."""
+        resident: collections.Counter = collections.Counter(
+            c.kind.name for c in self._cells.values())
+        return {"kinds": {k: dict(v) for k, v in self.kind_counters.items()},
+                "command_seconds": {k: h.to_dict() for k, h in self.command_seconds.items()},
+                "append_seconds": {k: h.to_dict() for k, h in self.append_seconds.items()},
+                "resident": dict(resident), "subscribers": self.subscribers}
+
     @property
     def subscribers(self) -> int:
         return sum(len(c.subscribers) for c in self._cells.values() if c.subscribers)
@@ -276,6 +292,7 @@ class EntityTable:
         with_state: bool = False,
         progress: "asyncio.Queue[Any] | None" = None,
     ) -> Outcome | ErrorReply:
+        started = time.perf_counter()
         try:
             cell = await self._acquire(kind_name, entity_id)
         except Unknown as exc:
@@ -286,6 +303,8 @@ class EntityTable:
             return await self._handle(cell, command, idempotency_key, with_state, progress)
         finally:
             self._release(cell)
+            self.kind_counters[kind_name]["commands"] += 1
+            self.command_seconds[kind_name].observe(time.perf_counter() - started)
 
     async def _handle(self, cell: _Cell, command: dict[str, Any], key: str | None,
                       with_state: bool, progress: "asyncio.Queue[Any] | None"
@@ -348,16 +367,26 @@ class EntityTable:
         """Append at the cell's version and fold what was stored into the cell; live
         subscribers get it and a snapshot is taken when due. Conflicts and store failures
         propagate with nothing stored; a duplicate key folds nothing."""
+        # The live fold sees exactly what a replay will: data as it comes back from the codec
+        # (tuples become lists, keys become strings), never the handler's own objects. Done
+        # before the append, so a value the codec cannot hold is a refusal with nothing stored.
+        try:
+            payloads = [(decode(encode(ev.data)),
+                         None if ev.metadata is None else decode(encode(ev.metadata)))
+                        for ev in decided]
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            raise Rejected(f"an event of {cell.stream} cannot be stored: {exc}",
+                           code="invalid") from None
+        started = time.perf_counter()
         result = await self.store.append(cell.stream, decided, cell.version, key)
+        self.append_seconds[cell.kind.name].observe(time.perf_counter() - started)
         if result.duplicate:
             return result, []
-        # The live fold sees exactly what a replay will: data as it comes back from the codec
-        # (tuples become lists, keys become strings), never the handler's own objects.
+        self.kind_counters[cell.kind.name]["events"] += len(decided)
         events = [
-            Event(cell.stream, result.first_seq + i, ev.type, decode(encode(ev.data)),
-                  result.timestamp, result.first_position + i, key,
-                  None if ev.metadata is None else decode(encode(ev.metadata)))
-            for i, ev in enumerate(decided)
+            Event(cell.stream, result.first_seq + i, ev.type, data, result.timestamp,
+                  result.first_position + i, key, metadata)
+            for i, (ev, (data, metadata)) in enumerate(zip(decided, payloads))
         ]
         cell.state = cell.kind.fold(cell.state, events)
         cell.version = result.last_seq
