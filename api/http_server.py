@@ -15,10 +15,14 @@ import logging
 import socket
 import threading
 
+from typing import Callable
+
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["start_in_thread"]
+from api.edge import limits
+
+__all__ = ["serve_until_signalled", "start_in_thread"]
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -41,13 +45,28 @@ def _loop_factory():
         return None
 
 
+def _config(app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                          http="httptools", ws="websockets", ws_ping_interval=20,
+                          ws_ping_timeout=20, ws_max_size=limits.ws_frame_bytes,
+                          timeout_graceful_shutdown=2)
+
+
+def serve_until_signalled(app: FastAPI, host: str, port: int,
+                          announce: Callable[[], None]) -> None:
+    """Serve ``app`` on host:port from this (the main) thread until SIGTERM or SIGINT, calling
+    ``announce`` once the socket listens. Streams still open at a signal get 2 s to end."""
+    sock = _socket(host, port)
+    announce()
+    server = uvicorn.Server(_config(app))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(server.serve(sockets=[sock]))
+
+
 def start_in_thread(app: FastAPI, host: str, port: int) -> threading.Thread:
     """Serve ``app`` on host:port from a daemon thread with its own event loop."""
     sock = _socket(host, port)  # bound here, so a port clash fails the replica's start loudly
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            http="httptools", ws="websockets", ws_ping_interval=20,
-                            ws_ping_timeout=20)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(_config(app))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 

@@ -1,6 +1,9 @@
 """The generic read-only log API, for every entity kind: events, state (with time travel) and a
-WebSocket that tails a stream. A debugging and integration surface; the API families have
-their own routers."""
+WebSocket that tails a stream. A debugging and integration surface for operators; the API
+families have their own routers.
+
+It reads any entity of any user, so it is an operator API (api/operator.py): the operator token
+when one is configured, else loopback clients only."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from fastapi.responses import ORJSONResponse
 from fastapi.websockets import WebSocketDisconnect
 
+from api.edge import EdgeRoute, detail_responses
+from api.operator import operator_only, operator_refusal
 from api.runtime import Runtime, current, get_runtime
 from runtime.entity import EntityKind, Unknown
 from runtime.events import Event, stream_id
@@ -22,8 +27,16 @@ from runtime.placement import host_name
 from runtime.registry import get_kind
 from schemas.log_api import EventOut, EventsPage, HostInfo, RuntimeInfo, StateOut
 
-router = APIRouter(prefix="/v1/actors", tags=["log"])
-info_router = APIRouter(prefix="/v1/runtime", tags=["log"])
+_GUARD = {"dependencies": [Depends(operator_only)], "route_class": EdgeRoute,
+          "responses": detail_responses(401, 403, 404)}
+router = APIRouter(prefix="/v1/actors", tags=["log"], **_GUARD)
+info_router = APIRouter(prefix="/v1/runtime", tags=["log"], **_GUARD)
+tail_router = APIRouter(prefix="/v1/actors", tags=["log"])  # checks the operator itself
+
+#: seconds a tail may leave a frame unread (its socket buffers full) before it is closed with
+#: TAIL_TOO_SLOW; it can reconnect with ?from= the sequence number in the close reason.
+TAIL_SEND_SECONDS = 10.0
+TAIL_TOO_SLOW = 1013  # "try again later"
 
 MAX_PAGE = 10_000
 KindName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -90,32 +103,55 @@ async def read_state(
                            "state": k.to_snapshot(state)})
 
 
-@router.websocket("/{kind}/{entity_id}/tail")
+def _from_seq(raw: str) -> int | None:
+    """?from= as a sequence number: ASCII digits only (str.isdigit() takes '²')."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return None
+    value = int(raw)
+    return value if value >= 1 else None
+
+
+@tail_router.websocket("/{kind}/{entity_id}/tail")
 async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
     """Frames: {"type": "event", "event": {...}} for every event from ?from= (default 1) on,
-    stored then live; {"type": "error", "detail": ...} then close 1008 on bad input."""
+    stored then live; {"type": "error", "detail": ...} then close 1008 on bad input. Without
+    the operator's rights the handshake is refused (403). A client that leaves frames unread
+    for TAIL_SEND_SECONDS is closed with 1013 and the reason "resume from=<seq>"."""
+    refusal = operator_refusal(websocket, websocket.query_params.get("token"))
+    if refusal is not None:
+        await websocket.close(code=1008, reason=refusal)
+        return
     rt = current()
     await websocket.accept()
-    raw = websocket.query_params.get("from", "1")
     error = None
     try:
         get_kind(kind)
     except Unknown as exc:
         error = str(exc)
-    if error is None and (not raw.isdigit() or int(raw) < 1 or len(entity_id) > 512):
-        error = "from must be an integer >= 1" if len(entity_id) <= 512 else "id too long"
+    start = _from_seq(websocket.query_params.get("from", "1"))
+    if error is None and len(entity_id) > 512:
+        error = "id too long"
+    elif error is None and start is None:
+        error = "from must be an integer >= 1"
     if error is not None:
         await websocket.send_json({"type": "error", "detail": error})
         await websocket.close(code=1008)
         return
     ref = rt.client.ref(kind, entity_id)
+    next_seq = start
 
     async def pump() -> None:
+        nonlocal next_seq
         # aclosing: the host-side subscription ends as soon as this does, not at some GC
-        async with contextlib.aclosing(ref.asubscribe(int(raw))) as events:
+        async with contextlib.aclosing(ref.asubscribe(start)) as events:
             async for _what, event in events:
-                await websocket.send_text(
-                    '{"type":"event","event":' + _event_out(event).model_dump_json() + "}")
+                frame = '{"type":"event","event":' + _event_out(event).model_dump_json() + "}"
+                try:
+                    await asyncio.wait_for(websocket.send_text(frame), TAIL_SEND_SECONDS)
+                except asyncio.TimeoutError:
+                    await websocket.close(code=TAIL_TOO_SLOW, reason=f"resume from={next_seq}")
+                    return
+                next_seq = event.seq + 1
 
     async def watch() -> None:
         # A quiet stream never sends, so a departed client is noticed by reading, not writing.
