@@ -30,6 +30,12 @@ def _str(cmd: dict[str, Any], name: str) -> str:
     return value
 
 
+def visible_to(state: dict, user_id: str) -> bool:
+    """Who may read an assistant (its config, its documents) and run it: its owner, or anyone
+    while it is public. The one rule the edge and a thread's retrieval both apply."""
+    return bool(state["exists"]) and (state["owner"] == user_id or bool(state.get("public")))
+
+
 def _owned_by(state: dict, user_id: str) -> bool:
     return state["owner"] is None or state["owner"] == user_id
 

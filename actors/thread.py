@@ -11,12 +11,16 @@ Commands
   update_state   {"user_id", "messages": [msg], "dict_state": bool, "bot_type"}
                  -> messages_written (same id replaces, others append)
   run            {"user_id", "run_id", "input": [msg] | None, "dict_state": bool,
-                  "bot": {...}, "at"}
+                  "bot": {...}, "assistant_id"?, "at"}
                  -> run_started, messages_written per graph step (each committed as it
-                    happens), then run_finished. Progress: {"messages": [...]} (the whole
-                    thread first, then new or changed messages, tokens accumulated under the
+                    happens), then run_finished. Retrieval reads the documents of the
+                    assistant being run (else the thread's) only while the caller may see
+                    it. Progress: {"messages": [...]} (the whole thread first, then new
+                    or changed messages, tokens accumulated under the
                     message's id) and {"error": {...}} when the run fails.
   ingest         {"user_id", "source", "chunks", "at"} -> documents_ingested
+  feedback       {"user_id", "run_id", "key", "score", "value", "comment", "at"}
+                 -> feedback_given (refused "not_found" for a run not of this thread)
 A run cut off by a crash or failover is closed at the next activation: run_interrupted, with
 ``next`` left where the run stopped, so the thread can be resumed with input null.
 """
@@ -25,12 +29,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.assistant import visible_to
 from actors.gpts import bots
 from actors.gpts.documents import ingest_event
 from actors.gpts.messages import ACCEPTED_TYPES, add_messages, normalize
 from llm.port import ModelError
 from runtime.entity import Context, EntityKind, Fenced, Rejected
-from runtime.events import NewEvent
+from runtime.events import NewEvent, unstorable
 from runtime.registry import register
 
 CHECKPOINTS = frozenset({"run_started", "messages_written"})
@@ -38,7 +43,7 @@ CHECKPOINTS = frozenset({"run_started", "messages_written"})
 
 def initial() -> dict[str, Any]:
     return {"exists": False, "owner": None, "messages": [], "next": [], "dict_state": False,
-            "msg_count": None, "checkpoints": 0, "run": None, "documents": []}
+            "msg_count": None, "checkpoints": 0, "run": None, "documents": [], "run_ids": []}
 
 
 thread = register(EntityKind("thread", initial, snapshot_every=100))
@@ -115,6 +120,7 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     _user(state, cmd)
     run_id, bot = cmd.get("run_id"), bots.Bot.from_dict(cmd.get("bot") or {})
     dict_state = bool(cmd.get("dict_state"))
+    user = cmd["user_id"]
     if cmd.get("input") is None:
         if not state["next"]:
             raise Rejected("Received no input" if state["checkpoints"] == 0 else
@@ -123,6 +129,9 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         new, start = None, list(state["next"])
     else:
         new, start = _messages({"messages": cmd["input"]}), None
+        why = unstorable(new)
+        if why is not None:  # refused before anything of the run is stored
+            raise Rejected(f"input cannot be stored: {why}", code="invalid")
     services = ctx.services
 
     async def write(messages: list[dict[str, Any]], nxt: list[str],
@@ -134,12 +143,18 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         await ctx.commit(NewEvent("messages_written", data))
         ctx.emit({"messages": messages})
 
+    assistant_id = cmd.get("assistant_id") or state.get("assistant_id")
+
     async def documents() -> list[dict[str, Any]]:
+        """The thread's own documents and those of the assistant being run, read with the
+        caller's rights: an assistant the caller may no longer see (made private, deleted)
+        lends nothing, whatever the thread points at."""
         own = ctx.state["documents"]
-        assistant_id = ctx.state.get("assistant_id")
-        if services is None or not assistant_id:
+        if services is None or not isinstance(assistant_id, str) or not assistant_id:
             return own
         assistant = await services.read_state("assistant", assistant_id)
+        if not visible_to(assistant, user):
+            return own
         return [*(assistant.get("documents") or []), *own]
 
     io = bots.RunIO(messages=lambda: ctx.state["messages"], write=write,
@@ -165,6 +180,17 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
                                          "error": message})
     return NewEvent("run_finished", {"run_id": run_id,
                                      "outcome": "paused" if nxt else "done"})
+
+
+@thread.command("feedback")
+def feedback(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    """A user's score of one of the thread's runs (OpenGPTs' thumbs up or down)."""
+    _user(state, cmd)
+    run_id = cmd.get("run_id")
+    if run_id not in state.get("run_ids", ()):
+        raise Rejected("Run not found", code="not_found")
+    return NewEvent("feedback_given", {k: cmd.get(k) for k in
+                                       ("run_id", "key", "score", "value", "comment", "at")})
 
 
 @thread.recovery
@@ -195,7 +221,13 @@ def deleted(state: dict, data: dict) -> dict:
 def run_started(state: dict, data: dict) -> dict:
     return {**state, "next": data["next"], "checkpoints": state["checkpoints"] + 1,
             "dict_state": data.get("dict_state", state["dict_state"]),
-            "run": {"id": data["run_id"], "status": "running"}}
+            "run": {"id": data["run_id"], "status": "running"},
+            "run_ids": [*state.get("run_ids", ()), data["run_id"]]}
+
+
+@thread.event("feedback_given")
+def feedback_given(state: dict, data: dict) -> dict:
+    return state  # in the log only: nothing a thread's state shows depends on it
 
 
 @thread.event("messages_written")

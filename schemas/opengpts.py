@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import os
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -101,6 +102,23 @@ class LegacyMessagesPost(BaseModel):
 
     _roles = field_validator("messages", mode="before")(classmethod(
         lambda cls, v: _role_to_type(v)))
+
+
+class HistoryQuery(BaseModel):
+    """POST /threads/{id}/history, as LangGraph's API takes it."""
+
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: str | dict[str, Any] | None = None
+
+
+class FeedbackPayload(BaseModel):
+    """POST /runs/feedback, as OpenGPTs' frontend sends it (LangSmith's feedback shape)."""
+
+    run_id: uuid.UUID
+    key: str = Field(min_length=1, max_length=256)
+    score: float | bool | None = None
+    value: Any = None
+    comment: str | None = Field(default=None, max_length=10_000)
 
 
 class CreateRunPayload(BaseModel):

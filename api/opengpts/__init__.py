@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
+from api.edge import EdgeRoute, detail_responses
 from api.opengpts import assistants, runs, threads
 
-router = APIRouter()
+router = APIRouter(route_class=EdgeRoute, responses=detail_responses())
 router.include_router(assistants.router)
 router.include_router(threads.router)
 router.include_router(runs.router)

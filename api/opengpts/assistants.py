@@ -7,14 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, assistant_view, command, delete_own, invalid_id,
-                                 now_iso, valid_id, visible_assistant)
+from api.opengpts.common import (
+    JSON,
+    RESPONSES,
+    assistant_view,
+    command,
+    delete_own,
+    invalid_id,
+    now_iso,
+    valid_id,
+    visible_assistant,
+)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from schemas.opengpts import AssistantPayload, tool_catalog, tool_type
 
-router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"])
+router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"],
+                   route_class=EdgeRoute, responses=RESPONSES)
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]

@@ -13,12 +13,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from actors.assistant import visible_to
+from api.edge import detail_responses
 from api.runtime import Runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
 from runtime.host import replay
 from runtime.registry import get_kind
 from schemas.opengpts import MessageIn, role_to_type
+
+#: the statuses OpenGPTs' routes answer besides 200, documented on every route of the family
+RESPONSES = detail_responses(400, 401, 403, 404, 409, 415, 503)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
@@ -57,9 +62,7 @@ async def visible_assistant(rt: Runtime, user_id: str, aid: str | None) -> dict[
     if not aid or not valid_id(aid):
         return None
     state = await read(rt, "assistant", aid)
-    if state["exists"] and (state["owner"] == user_id or state["public"]):
-        return state
-    return None
+    return state if visible_to(state, user_id) else None
 
 
 async def owned_thread(rt: Runtime, user_id: str, tid: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = ["Directory", "directory_for"]
 
 PAGE = 5000
 _HEADERS = {"created", "updated", "deleted"}
+_FOLDED = _HEADERS | {"run_started"}
 
 
 class Directory:
@@ -24,6 +25,7 @@ class Directory:
         self.store = store
         self.assistants: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, str] = {}  # run id -> thread id (POST /runs/feedback names a run)
         self.position = 0
         self._lock = asyncio.Lock()
 
@@ -38,7 +40,7 @@ class Directory:
                 if not batch:
                     break
                 for event in batch:
-                    if event.type in _HEADERS:
+                    if event.type in _FOLDED:
                         self._apply(event.stream, event.type, event.data)
                 self.position = batch[-1].position
 
@@ -48,7 +50,9 @@ class Directory:
             self.threads if kind == "thread" else None
         if table is None:
             return
-        if etype == "deleted":
+        if etype == "run_started":
+            self.runs[data["run_id"]] = entity_id
+        elif etype == "deleted":
             table.pop(entity_id, None)
         else:
             table[entity_id] = data
@@ -60,7 +64,14 @@ class Directory:
         return [(i, d) for i, d in self.assistants.items() if d["public"]]
 
     def threads_of(self, user_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(i, d) for i, d in self.threads.items() if d["user_id"] == user_id]
+        """The user's threads; one whose assistant was deleted names none (null), as
+        OpenGPTs' foreign key leaves it, so clients offer to re-attach it."""
+        return [(i, {**d, "assistant_id": d["assistant_id"]
+                     if d["assistant_id"] in self.assistants else None})
+                for i, d in self.threads.items() if d["user_id"] == user_id]
+
+    def thread_of_run(self, run_id: str) -> str | None:
+        return self.runs.get(run_id)
 
 
 _current: Directory | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from typing import Annotated, Any, AsyncIterator
 
@@ -27,22 +28,44 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from actors.gpts.documents import UnsupportedFile, chunk, parse
+from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
+from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, bot_type, command, configurable, messages_from, now_iso,
-                                 owned_thread, valid_id, visible_assistant)
+from api.opengpts.common import (
+    JSON,
+    RESPONSES,
+    bot_type,
+    command,
+    configurable,
+    messages_from,
+    now_iso,
+    owned_thread,
+    refused,
+    settled_thread,
+    valid_id,
+    visible_assistant,
+)
+from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from schemas.opengpts import (CreateRunPayload, config_schema, input_schema, output_schema,
-                              tool_type)
+from schemas.opengpts import (
+    CreateRunPayload,
+    FeedbackPayload,
+    config_schema,
+    input_schema,
+    output_schema,
+    tool_type,
+)
 
-router = APIRouter(prefix="/runs", tags=["opengpts: runs"])
-ingest_router = APIRouter(tags=["opengpts: runs"])
+router = APIRouter(prefix="/runs", tags=["opengpts: runs"],
+                   route_class=EdgeRoute, responses=RESPONSES)
+ingest_router = APIRouter(tags=["opengpts: runs"],
+                   route_class=EdgeRoute, responses=RESPONSES)
+log = logging.getLogger("ray.serve")
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
 _background: set[asyncio.Task] = set()
@@ -86,35 +109,65 @@ def _input_messages(raw: Any) -> list[dict[str, Any]] | None:
 
 
 async def _prepare(body: CreateRunPayload, me: User, rt: Runtime) -> dict[str, Any]:
-    thread = await owned_thread(rt, me.user_id, body.thread_id)
+    thread = await settled_thread(rt, me.user_id, body.thread_id)
     aid = body.assistant_id or thread["assistant_id"]
     if not aid:
         raise HTTPException(400, "Thread has no assistant")
     assistant = await visible_assistant(rt, me.user_id, aid)
     if assistant is None:
         raise HTTPException(404, "Assistant not found")
+    if body.input is None and thread["run"] and thread["run"]["status"] == "running":
+        # A continue waits for nothing: the run it would continue is still going.
+        raise HTTPException(409, "A run is in progress on this thread; wait for it to end "
+                                 "(its stream, or GET /threads/{id}/state) and continue then")
     run_conf = (body.config or {}).get("configurable") or {}
     conf = {**configurable(assistant), **(run_conf if isinstance(run_conf, dict) else {})}
     bot = _bot(conf)
     return {"type": "run", "user_id": me.user_id, "run_id": str(uuid.uuid4()),
-            "input": _input_messages(body.input), "bot": bot,
+            "input": _input_messages(body.input), "bot": bot, "assistant_id": aid,
             "dict_state": bot["type"] == "chat_retrieval", "at": now_iso()}
+
+
+Items = AsyncIterator[tuple[str, Any]]
+
+
+async def _start(rt: Runtime, thread_id: str, run_command: dict[str, Any]
+                 ) -> tuple[Items, tuple[str, Any]]:
+    """Sends the run to its thread and waits for the run to be durable: the thread's first
+    progress comes after run_started and the input are committed, so nothing is acknowledged
+    (a run id, {"status": "ok"}) before the log holds it. A refusal (no input, a thread gone)
+    is an HTTP error here, before any byte of the answer. The run itself goes on in the
+    thread's host whatever becomes of the returned stream."""
+    stream = rt.client.ref("thread", thread_id).aask_stream(run_command)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:  # pragma: no cover - the host always ends with an outcome
+        raise HTTPException(503, "the run ended before it started") from None
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refused(exc)
+    if first[0] == "outcome":  # ended with no progress: nothing more to read
+        await stream.aclose()
+    return stream, first
 
 
 @router.post("")
 async def create_run(body: CreateRunPayload, me: Me, rt: Rt) -> JSON:
-    """Starts the run and answers at once; the run goes on in the thread's actor."""
+    """Answers once the run is durably started; the run goes on in the thread's actor."""
     run_command = await _prepare(body, me, rt)
-    ref = rt.client.ref("thread", body.thread_id)
-
-    async def run() -> None:
-        with contextlib.suppress(ActorError, OutcomeUnknown, Unavailable):
-            await ref.aask(run_command)  # its outcome is in the thread's log
-
-    task = asyncio.ensure_future(run())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    stream, first = await _start(rt, body.thread_id, run_command)
+    if first[0] != "outcome":
+        task = asyncio.ensure_future(_drain(stream))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
     return JSON({"status": "ok"})
+
+
+async def _drain(stream: Items) -> None:
+    """Reads a background run's progress to its end (its outcome is in the thread's log)."""
+    with contextlib.suppress(ActorError, OutcomeUnknown, Unavailable):
+        async with contextlib.aclosing(stream):
+            async for _ in stream:
+                pass
 
 
 def _framing(request: Request, body: CreateRunPayload) -> str:
@@ -132,42 +185,95 @@ def _data(payload: Any) -> ServerSentEvent:
     return ServerSentEvent(data=orjson.dumps(payload).decode(), event="data")
 
 
-async def _events(rt: Runtime, thread_id: str, run_command: dict[str, Any], framing: str
-                  ) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(data=orjson.dumps({"run_id": run_command["run_id"]}).decode(),
-                          event="metadata")
+def _error(status: int, message: str) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps({"status_code": status, "message": message}
+                                             ).decode(), event="error")
+
+
+async def _events(run_id: str, stream: Items, first: tuple[str, Any], framing: str,
+                  request_id: str | None) -> AsyncIterator[ServerSentEvent]:
+    """metadata, data events, an error event when something failed, and always end: the
+    stream is never cut, whatever goes wrong below it."""
+    yield ServerSentEvent(data=orjson.dumps({"run_id": run_id}).decode(), event="metadata")
     thread: dict[str, dict[str, Any]] = {}  # id -> message, in first-seen order (object framing)
+
+    async def items() -> Items:
+        yield first
+        async for item in stream:
+            yield item
+
     try:
-        async for what, item in rt.client.ref("thread", thread_id).aask_stream(run_command):
-            if what != "progress":
-                continue
-            if "error" in item:
-                yield ServerSentEvent(data=orjson.dumps(item["error"]).decode(), event="error")
-            elif framing == "list":
-                yield _data(item["messages"])
-            else:
-                for m in item["messages"]:
-                    thread[m["id"]] = m
-                yield _data({"messages": list(thread.values())})
+        async with contextlib.aclosing(stream):
+            async for what, item in items():
+                if what == "outcome":  # an outcome that failed was raised as ActorError
+                    continue
+                if "error" in item:
+                    yield ServerSentEvent(data=orjson.dumps(item["error"]).decode(),
+                                          event="error")
+                elif framing == "list":
+                    yield _data(item["messages"])
+                else:
+                    for m in item["messages"]:
+                        thread[m["id"]] = m
+                    yield _data({"messages": list(thread.values())})
     except ActorError as exc:
         status = {"not_found": 404, "no_input": 400, "invalid": 422}.get(exc.code, 500)
-        yield ServerSentEvent(data=orjson.dumps({"status_code": status,
-                                                 "message": exc.message}).decode(),
-                              event="error")
+        yield _error(status, exc.message)
     except (OutcomeUnknown, Unavailable):
-        yield ServerSentEvent(data=orjson.dumps({
-            "status_code": 503, "message": "the server running this thread stopped mid-run; "
-            "the thread's state says how far it got"}).decode(), event="error")
+        yield _error(503, "the server running this thread stopped mid-run; the thread's "
+                          "state says how far it got")
+    except Exception:  # noqa: BLE001 - logged with the request id; the client gets an error
+        log.exception("run %s: its stream failed (request %s)", run_id, request_id)
+        yield _error(500, f"internal error; request id {request_id}")
     yield ServerSentEvent(event="end")
 
 
-@router.post("/stream")
+@router.post("/stream", response_class=EventSourceResponse)
 async def stream_run(body: CreateRunPayload, request: Request, me: Me, rt: Rt
                      ) -> EventSourceResponse:
+    """Answers once the run is durably started: the metadata event's run_id is in the log
+    before the first byte, and a client that hangs up at any moment after leaves a run that
+    goes on to its end."""
     framing = _framing(request, body)
     run_command = await _prepare(body, me, rt)
-    return EventSourceResponse(_events(rt, body.thread_id, run_command, framing),
+    run_id = run_command["run_id"]
+    try:
+        stream, first = await _start(rt, body.thread_id, run_command)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        # No input to run (a fresh thread, or nothing left to continue): OpenGPTs answers
+        # this in the stream, metadata then an error event, and its clients expect that.
+        return EventSourceResponse(_refusal(run_id, exc.detail), headers=SSE_HEADERS)
+    return EventSourceResponse(_events(run_id, stream, first, framing, current_request_id()),
                                headers=SSE_HEADERS, ping=15)
+
+
+async def _refusal(run_id: str, message: str) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(data=orjson.dumps({"run_id": run_id}).decode(), event="metadata")
+    yield _error(400, message)
+    yield ServerSentEvent(event="end")
+
+
+@router.post("/feedback")
+async def feedback(body: FeedbackPayload, me: Me, rt: Rt) -> JSON:
+    """Thumbs up or down on a run: stored as feedback_given in the run's thread's log
+    (OpenGPTs forwards it to LangSmith and has no route without it). Only the thread's owner
+    may score its runs; any other run id is 404."""
+    run_id = str(body.run_id)
+    directory = directory_for(rt.store)
+    await directory.catch_up()
+    tid = directory.thread_of_run(run_id)
+    if tid is None:
+        raise HTTPException(404, "Run not found")
+    try:
+        await owned_thread(rt, me.user_id, tid)
+    except HTTPException:
+        raise HTTPException(404, "Run not found") from None
+    await command(rt, "thread", tid, {
+        "type": "feedback", "user_id": me.user_id, "run_id": run_id, "key": body.key,
+        "score": body.score, "value": body.value, "comment": body.comment, "at": now_iso()})
+    return JSON({"status": "ok"})
 
 
 @router.get("/input_schema")
@@ -185,17 +291,24 @@ async def get_config_schema() -> JSON:
     return JSON(config_schema())
 
 
-@ingest_router.post("/ingest")
+@ingest_router.post("/ingest", max_body_size=limits.upload_bytes)
 async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
                  config: Annotated[str, Form()]) -> JSON:
     """Files are parsed (text, markdown, HTML, PDF), chunked, and stored as events of the
     assistant or thread named in ``config``: {"configurable": {"assistant_id" | "thread_id"}}.
-    Answers one list of chunk ids per file."""
+    Answers one list of chunk ids per file.
+
+    One size rule (README, "OpenGPTs"): the request is at most ACTORLOG_MAX_UPLOAD_BYTES
+    (20 MiB) and each file's text at most MAX_CHUNKS_PER_COMMAND chunks; either is a 413."""
     try:
-        conf = orjson.loads(config).get("configurable") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        raise HTTPException(422, 'config must be JSON: {"configurable": {"assistant_id": ...}}'
-                            ) from None
+        parsed = strict_json(config)
+    except StrictJSONError as exc:
+        raise HTTPException(422, f'config must be JSON, {{"configurable": {{"assistant_id": '
+                                 f'...}}}}: {exc.msg}') from None
+    conf = parsed.get("configurable") if isinstance(parsed, dict) else None
+    if not isinstance(conf, dict):
+        raise HTTPException(422, 'config must be {"configurable": {"assistant_id": ...}} or '
+                                 '{"configurable": {"thread_id": ...}}')
     aid, tid = conf.get("assistant_id"), conf.get("thread_id")
     if bool(aid) == bool(tid) or not isinstance(aid or tid, str):
         raise HTTPException(422, "config.configurable needs exactly one of assistant_id or "
@@ -213,22 +326,26 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
         except HTTPException:
             raise HTTPException(404, "Thread not found.") from None
         kind, entity_id = "thread", tid
-    out = []
-    for upload in files:
-        data = await upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"{upload.filename}: files are limited to "
-                                     f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    parsed_files = []
+    for upload in files:  # every file is read and checked before anything is stored
+        data = await upload.read()
         try:  # parsing a PDF is CPU work: off the event loop
             text = await asyncio.to_thread(parse, upload.filename or "", upload.content_type,
                                            data)
         except UnsupportedFile as exc:
             raise HTTPException(415, str(exc)) from None
         chunks = chunk(text)
+        if len(chunks) > MAX_CHUNKS_PER_COMMAND:
+            raise HTTPException(413, f"{upload.filename}: its text makes {len(chunks)} chunks; "
+                                     f"a file may make at most {MAX_CHUNKS_PER_COMMAND} "
+                                     f"(about {MAX_CHUNKS_PER_COMMAND * 800:,} characters)")
+        parsed_files.append((upload.filename or "upload", chunks))
+    out = []
+    for source, chunks in parsed_files:
         ids = [str(uuid.uuid4()) for _ in chunks]
         if chunks:
             await command(rt, kind, entity_id, {
-                "type": "ingest", "user_id": me.user_id, "source": upload.filename or "upload",
+                "type": "ingest", "user_id": me.user_id, "source": source,
                 "chunks": chunks, "ids": ids, "at": now_iso()})
         out.append(ids)
     return JSON(out)

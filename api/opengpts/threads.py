@@ -3,23 +3,42 @@
 
 from __future__ import annotations
 
+import collections
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, HTTPException
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
 
 from actors.thread import CHECKPOINTS, values
+from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, bot_type, command, configurable, delete_own, invalid_id,
-                                 messages_from, now_iso, owned_thread, settled_thread,
-                                 thread_view, valid_id, visible_assistant)
+from api.opengpts.common import (
+    JSON,
+    RESPONSES,
+    bot_type,
+    command,
+    configurable,
+    delete_own,
+    invalid_id,
+    messages_from,
+    now_iso,
+    owned_thread,
+    read,
+    settled_thread,
+    thread_view,
+    valid_id,
+    visible_assistant,
+)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.events import stream_id
 from runtime.registry import get_kind
-from schemas.opengpts import LegacyMessagesPost, ThreadPayload, ThreadStatePost
+from schemas.opengpts import HistoryQuery, LegacyMessagesPost, ThreadPayload, ThreadStatePost
 
-router = APIRouter(prefix="/threads", tags=["opengpts: threads"])
+router = APIRouter(prefix="/threads", tags=["opengpts: threads"],
+                   route_class=EdgeRoute, responses=RESPONSES)
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]
@@ -53,7 +72,12 @@ async def create_thread(body: ThreadPayload, me: Me, rt: Rt) -> JSON:
 
 @router.get("/{tid}")
 async def get_thread(tid: str, me: Me, rt: Rt) -> JSON:
-    return JSON(thread_view(tid, await owned_thread(rt, me.user_id, tid)))
+    """A thread whose assistant was deleted names none (null), as in OpenGPTs."""
+    thread = await owned_thread(rt, me.user_id, tid)
+    aid = thread["assistant_id"]
+    if aid and not (valid_id(aid) and (await read(rt, "assistant", aid))["exists"]):
+        thread = {**thread, "assistant_id": None}
+    return JSON(thread_view(tid, thread))
 
 
 @router.put("/{tid}")
@@ -138,27 +162,77 @@ def _checkpoint(tid: str, seq: int) -> dict[str, Any]:
                                                              f"thread/{tid}#{seq}"))}}
 
 
-@router.get("/{tid}/history")
-async def get_history(tid: str, me: Me, rt: Rt) -> JSON:
-    """One entry per version of the thread, newest first: a fold of its log that records the
-    state at every checkpoint event."""
+HISTORY_DEFAULT, HISTORY_MAX = 10, 1000
+
+
+def _before_id(before: Any) -> str | None:
+    """LangGraph's ``before``: a checkpoint id, or a config {"configurable":
+    {"checkpoint_id": ...}} as its SDK sends it."""
+    if before is None or isinstance(before, str):
+        return before or None
+    conf = before.get("configurable") if isinstance(before, dict) else None
+    cid = conf.get("checkpoint_id") if isinstance(conf, dict) else None
+    if not isinstance(cid, str):
+        raise HTTPException(422, [{"type": "value_error", "loc": ["body", "before"],
+                                   "msg": "before is a checkpoint id or "
+                                          '{"configurable": {"checkpoint_id": ...}}',
+                                   "input": before}])
+    return cid
+
+
+async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | None
+                   ) -> StreamingResponse:
+    """Versions of the thread, newest first: at most ``limit``, older than checkpoint
+    ``before`` when given (LangGraph's paging). A fold of the log that keeps only the newest
+    ``limit`` versions it has passed, so memory is bounded by the page, not the thread's
+    history; the page is streamed out one entry at a time."""
     await _runnable(rt, me, tid)
     kind = get_kind("thread")
     state = kind.initial_state()
-    entries: list[dict[str, Any]] = []
+    kept: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
     parent = None
-    seq = 0
-    while True:
+    seq, found, reached = 0, before is None, False
+    while not reached:
         batch = await rt.store.read(stream_id("thread", tid), seq + 1, None, 5000)
         if not batch:
             break
         for event in batch:
-            state = kind.apply(state, event)
             if event.type in CHECKPOINTS:
                 config = _checkpoint(tid, event.seq)
-                entries.append({"values": values(state), "next": state["next"],
-                                "config": config, "parent": parent})
+                if config["configurable"]["checkpoint_id"] == before:
+                    found = reached = True
+                    break
+            state = kind.apply(state, event)
+            if event.type in CHECKPOINTS:
+                kept.append({"values": values(state), "next": state["next"],
+                             "config": config, "parent": parent})
                 parent = config
         seq = batch[-1].seq
-    entries.reverse()
-    return JSON(entries)
+    if not found:
+        raise HTTPException(404, "Checkpoint not found")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"["
+        for i, entry in enumerate(reversed(kept)):
+            yield (b"," if i else b"") + orjson.dumps(entry)
+        yield b"]"
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+@router.get("/{tid}/history", response_class=StreamingResponse,
+            responses={200: {"content": {"application/json": {}}}})
+async def get_history(tid: str, me: Me, rt: Rt,
+                      limit: Annotated[int, Query(ge=1, le=HISTORY_MAX)] = HISTORY_DEFAULT,
+                      before: Annotated[str | None, Query(max_length=200)] = None
+                      ) -> StreamingResponse:
+    """One entry per version of the thread, newest first, ``limit`` at a time; the next page
+    is ``before`` = the last entry's config.configurable.checkpoint_id."""
+    return await _history(rt, me, tid, limit, before)
+
+
+@router.post("/{tid}/history", response_class=StreamingResponse,
+             responses={200: {"content": {"application/json": {}}}})
+async def post_history(tid: str, body: HistoryQuery, me: Me, rt: Rt) -> StreamingResponse:
+    """LangGraph's POST form: {"limit", "before"} in the body."""
+    return await _history(rt, me, tid, body.limit, _before_id(body.before))
