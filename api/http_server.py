@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 
-from typing import Callable
+from typing import Any, Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -46,10 +46,26 @@ def _loop_factory():
 
 
 def _config(app: FastAPI) -> uvicorn.Config:
+    """ws="websockets" (the legacy protocol) on purpose: its send waits while the socket's
+    buffer is full, which is how a tail notices a client that stopped reading (api/log_api.py).
+    uvicorn's "websockets-sansio" buffers without bound instead (tried: a tail that never read
+    was never released)."""
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                           http="httptools", ws="websockets", ws_ping_interval=20,
                           ws_ping_timeout=20, ws_max_size=limits.ws_frame_bytes,
                           timeout_graceful_shutdown=2)
+
+
+class _MainServer(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it once it has shut down, so that a plain
+    process dies of it; this one returns instead, because its caller still has Ray to stop
+    (and Ray's own SIGTERM handler would exit with status 15 halfway)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
 
 def serve_until_signalled(app: FastAPI, host: str, port: int,
@@ -58,7 +74,7 @@ def serve_until_signalled(app: FastAPI, host: str, port: int,
     ``announce`` once the socket listens. Streams still open at a signal get 2 s to end."""
     sock = _socket(host, port)
     announce()
-    server = uvicorn.Server(_config(app))
+    server = _MainServer(_config(app))
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(server.serve(sockets=[sock]))
 

@@ -1,4 +1,4 @@
-"""python -m bench [section ...]   sections: codec store pg entities ray serve cluster opengpts (default: all)
+"""python -m bench [section ...]   sections: codec store pg entities ray serve service cluster opengpts (default: all)
 --quick runs smaller sizes (a smoke check of the bench itself)."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["codec", "store", "pg", "entities", "ray", "serve", "cluster", "opengpts"]
+SECTIONS = ["codec", "store", "pg", "entities", "ray", "serve", "service", "cluster",
+            "opengpts"]
 
 
 def main(argv: list[str]) -> None:

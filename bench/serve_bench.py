@@ -35,7 +35,8 @@ MODES = {
                                          "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
                                          "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
                                          "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"},
-    "uvicorn in the Serve replica (chosen)": {"ACTORLOG_HTTP_MODE": "replica"},
+    "uvicorn in the Serve replica (Serve deployments)": {"ACTORLOG_HTTP_MODE": "replica"},
+    "uvicorn in the service process (embedded)": {"ACTORLOG_HTTP_MODE": "driver"},
 }
 HELLO = """
 import sys, uvicorn
@@ -131,4 +132,4 @@ def run(quick: bool = False) -> None:
         finally:
             _stop(proc)
         report(f"GET state: {name}", rate, "req/s", bare, "bare uvicorn hello",
-               ">= 0.5x" if "chosen" in name else "")
+               ">= 0.5x" if "uvicorn" in name else "")

@@ -31,31 +31,90 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
         raise
 
 
-def test_embedded_service_starts_prints_its_url_and_stops(tmp_path):
-    port = free_port()
+def _start(tmp_path, port: int, **env: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=_env(tmp_path, ACTORLOG_PORT=str(port)))
+                            env=_env(tmp_path, ACTORLOG_PORT=str(port), **env))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    printed = ""
+    while f"serving on {url}" not in printed and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        printed += line
+    assert f"serving on {url}" in printed, printed[-3000:]
+    assert "loopback clients only" in proc.stdout.readline()
+    wait_http(url + "/health")
+    return proc, url
+
+
+def _tree(pid: int) -> list[int]:
+    import psutil
+
+    root = psutil.Process(pid)
+    return [root.pid, *(p.pid for p in root.children(recursive=True))]
+
+
+def _gone(pids: list[int]) -> list[int]:
+    import psutil
+
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_acked(
+        tmp_path, ray_session):
+    """Another Ray instance runs on this machine (this test session's): the service must not
+    join it. SIGTERM ends every process the service started, and an acknowledged write is
+    there after a restart."""
+    port = free_port()
+    proc, url = _start(tmp_path, port)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 180
-        printed = ""
-        while f"serving on {url}" not in printed and time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            printed += line
-        assert f"serving on {url}" in printed, printed[-3000:]
-        wait_http(url + "/health")
-        assert httpx.get(url + "/health").json()["status"] == "ok"
-        # Serve's own HTTP path answers one port up
-        wait_http(f"http://127.0.0.1:{port + 1}/health")
+        assert httpx.get(url + "/health").json() == {"status": "ok"}
+        runtime = httpx.get(url + "/v1/runtime").json()
+        assert runtime["node"] != ray_session.get_runtime_context().get_node_id()
+        assert {h["pid"] for h in runtime["hosts"]} <= set(_tree(proc.pid))
         r = httpx.get(url + "/v1/actors/counter/none/state")
         assert r.status_code == 404 and "no events" in r.json()["detail"]
         assert os.path.exists(tmp_path / "data" / "events.db")
+        created = httpx.post(url + "/assistants", json={
+            "name": "kept", "public": False, "config": {"configurable": {"type": "chatbot"}}},
+            cookies={"opengpts_user_id": "u"})
+        assert created.status_code == 200
+        aid = created.json()["assistant_id"]
+        pids = _tree(proc.pid)
     finally:
         code = _stop(proc)
     assert code == 0
+    deadline = time.time() + 60
+    while _gone(pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _gone(pids) == []
+    proc, url = _start(tmp_path, port)
+    try:
+        r = httpx.get(f"{url}/assistants/{aid}", cookies={"opengpts_user_id": "u"})
+        assert r.status_code == 200 and r.json()["name"] == "kept"
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_embedded_service_in_replica_mode_serves_both_paths(tmp_path):
+    """ACTORLOG_HTTP_MODE=replica: Serve deploys the ingress; uvicorn in its replica answers
+    on the port and Serve's own path one port up."""
+    port = free_port()
+    proc, url = _start(tmp_path, port, ACTORLOG_HTTP_MODE="replica")
+    try:
+        wait_http(f"http://127.0.0.1:{port + 1}/health")
+        assert httpx.get(url + "/health").json() == {"status": "ok"}
+    finally:
+        assert _stop(proc) == 0
 
 
 def test_serve_run_serves_on_port_8000_with_the_data_dir(tmp_path):
