@@ -1,4 +1,5 @@
-"""python -m bench [section ...]   sections: codec store pg entities ray serve service cluster opengpts (default: all)
+"""python -m bench [section ...]   (default: all)
+sections: codec store pg entities ray serve service cluster opengpts
 --quick runs smaller sizes (a smoke check of the bench itself)."""
 
 from __future__ import annotations

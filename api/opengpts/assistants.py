@@ -9,17 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (
-    JSON,
-    RESPONSES,
-    assistant_view,
-    command,
-    delete_own,
-    invalid_id,
-    now_iso,
-    valid_id,
-    visible_assistant,
-)
+from api.opengpts.common import (JSON, RESPONSES, assistant_view, command, delete_own, invalid_id,
+                                 now_iso, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from schemas.opengpts import AssistantPayload, tool_catalog, tool_type

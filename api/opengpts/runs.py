@@ -31,31 +31,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
 from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (
-    JSON,
-    RESPONSES,
-    bot_type,
-    command,
-    configurable,
-    messages_from,
-    now_iso,
-    owned_thread,
-    refused,
-    settled_thread,
-    valid_id,
-    visible_assistant,
-)
+from api.opengpts.common import (JSON, RESPONSES, bot_type, command, configurable, messages_from,
+                                 now_iso, owned_thread, refused, settled_thread, valid_id,
+                                 visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from schemas.opengpts import (
-    CreateRunPayload,
-    FeedbackPayload,
-    config_schema,
-    input_schema,
-    output_schema,
-    tool_type,
-)
+from schemas.opengpts import (CreateRunPayload, FeedbackPayload, config_schema, input_schema,
+                              output_schema, tool_type)
 
 router = APIRouter(prefix="/runs", tags=["opengpts: runs"],
                    route_class=EdgeRoute, responses=RESPONSES)

@@ -14,23 +14,9 @@ from fastapi.responses import StreamingResponse
 from actors.thread import CHECKPOINTS, values
 from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (
-    JSON,
-    RESPONSES,
-    bot_type,
-    command,
-    configurable,
-    delete_own,
-    invalid_id,
-    messages_from,
-    now_iso,
-    owned_thread,
-    read,
-    settled_thread,
-    thread_view,
-    valid_id,
-    visible_assistant,
-)
+from api.opengpts.common import (JSON, RESPONSES, bot_type, command, configurable, delete_own,
+                                 invalid_id, messages_from, now_iso, owned_thread, read,
+                                 settled_thread, thread_view, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.events import stream_id
