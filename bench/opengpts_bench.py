@@ -1,6 +1,6 @@
 """OpenGPTs: N concurrent users, each doing create assistant -> create thread -> stream a run
 with the built-in model (post a message and read the SSE to its end) -> read state, against
-the real service (python serve_app.py, SQLite, in-replica uvicorn) over loopback. Baseline:
+the real service (python embedded.py, SQLite, in-replica uvicorn) over loopback. Baseline:
 GET /ok on the same server with the same concurrency (the HTTP floor)."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def run(quick: bool = False) -> None:
     users, rounds = (8, 2) if quick else (32, 5)
     port = 19700
     data_dir = scratch_dir()
-    proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "ACTORLOG_DATA_DIR": data_dir,
                                  "ACTORLOG_PORT": str(port), "ACTORLOG_MODELS": "",

@@ -1,7 +1,7 @@
 """The serving path: GET state through Ray Serve (three ingress configurations) against a bare
 uvicorn + FastAPI hello on the same box, loaded by wrk over loopback (16 keep-alive connections).
 
-Each configuration runs the real service (python serve_app.py) in its own process and its own
+Each configuration runs the real service (python embedded.py) in its own process and its own
 local Ray, since Serve reads these settings when Ray starts."""
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def run(quick: bool = False) -> None:
         data_dir = scratch_dir()
         _seed(data_dir)
         port += 300  # each mode's ports (service, proxy, replica range) stay apart
-        proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, text=True,
+        proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env={**os.environ, **env, "ACTORLOG_DATA_DIR": data_dir,
                                      "ACTORLOG_PORT": str(port),

@@ -74,7 +74,7 @@ def _bare_ray() -> tuple[float, float, int]:
 
 def _start(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "ACTORLOG_DATA_DIR": data_dir,
                                  "ACTORLOG_PORT": str(port),

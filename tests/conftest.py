@@ -150,7 +150,7 @@ def wait_http(url: str, tries: int = 150) -> None:
 @pytest.fixture(scope="module")
 def service(ray_session, tmp_path_factory):
     """The Serve application over its own namespace and SQLite file, reachable both ways it
-    serves HTTP: uvicorn inside the replica (the embedded default) and Serve's own path.
+    serves HTTP: uvicorn inside the replica (how deployments serve) and Serve's own path.
     Yields ({"replica": url, "serve": url}, settings, client)."""
     from ray import serve
 

@@ -31,7 +31,7 @@ def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
                                                                  "delay": 0.2}},
                                           "default": "slow"})}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"

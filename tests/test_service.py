@@ -32,7 +32,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
 
 
 def _start(tmp_path, port: int, **env: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "serve_app.py"], cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=_env(tmp_path, ACTORLOG_PORT=str(port), **env))
     url = f"http://127.0.0.1:{port}"

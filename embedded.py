@@ -1,0 +1,145 @@
+"""The embedded service: its own local Ray, SQLite under ACTORLOG_DATA_DIR, the built-in model,
+HTTP on 127.0.0.1:ACTORLOG_PORT (`bash scripts/dev serve`, or `python embedded.py`).
+
+ACTORLOG_RAY_ADDRESS joins an existing Ray instead; one running on the same machine is never
+joined by chance. ACTORLOG_HTTP_MODE picks who serves HTTP:
+- "driver" (default): uvicorn in this process, over the actor hosts. Serve's controller, proxy
+  and replica are three processes (~290 MB PSS) and ~10 s of start-up that a single-node
+  service does not need (README, "Memory and start-up").
+- "replica": Serve deploys the ingress and uvicorn runs inside its replica; Serve's own path
+  answers one port up.
+- "serve": Serve's own HTTP path on the port.
+
+Why a module of its own: its imports are light, so the service's (FastAPI, the families, Ray
+Serve: ~3 s here) load in a thread while ray.init (~5-7 s here, mostly waiting on Ray's own
+processes) runs; serve_app.py, which composes the families, is what that thread imports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import ModuleType
+from typing import Any
+
+from runtime.config import Settings
+
+ADMIN_TOKEN_ENV = "ACTORLOG_ADMIN_TOKEN"  # api/operator.py reads it
+
+
+def _stop_within(seconds: float) -> None:
+    """Stop the embedded service: Ray's shutdown ends every process this service started
+    (GCS, raylet, Serve, the hosts). Serve's own graceful shutdown waited 30 s for its
+    controller; nothing needs it here, because every acknowledged write is already durable
+    (fsynced before its answer) and a run cut short is closed as interrupted at the next
+    start. A watchdog makes sure the process ends even if Ray hangs."""
+    import ray
+
+    watchdog = threading.Timer(seconds, lambda: os._exit(0))
+    watchdog.daemon = True
+    watchdog.start()
+    ray.shutdown()
+
+
+class _Import(threading.Thread):
+    """Imports serve_app (the app and every family) beside ray.init."""
+
+    def __init__(self) -> None:
+        super().__init__(name="actorlog-import", daemon=True)
+        self.module: ModuleType | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            import serve_app
+
+            self.module = serve_app
+        except BaseException as exc:  # re-raised in the main thread
+            self.error = exc
+
+    def result(self) -> Any:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.module
+
+
+def main() -> None:
+    import ray
+
+    settings = Settings.from_env()
+    host = os.environ.get("ACTORLOG_HOST", "127.0.0.1")
+    port = int(os.environ.get("ACTORLOG_PORT", "8000"))
+    os.makedirs(settings.data_dir, exist_ok=True)
+    mode = os.environ.get("ACTORLOG_HTTP_MODE", "driver")
+    if mode not in ("driver", "replica", "serve"):
+        raise SystemExit("ACTORLOG_HTTP_MODE must be 'driver', 'replica' or 'serve'")
+    address = os.environ.get("ACTORLOG_RAY_ADDRESS") or "local"
+
+    def announce() -> None:
+        print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
+              flush=True)
+        if not os.environ.get(ADMIN_TOKEN_ENV):
+            print(f"operator APIs (/v1/actors, /v1/runtime, /metrics) answer loopback clients "
+                  f"only; set {ADMIN_TOKEN_ENV} to require a token instead", flush=True)
+
+    if mode == "driver":
+        loading = _Import()
+        loading.start()
+        ray.init(address=address, namespace=settings.namespace, include_dashboard=False,
+                 log_to_driver=False)
+        serve_app = loading.result()
+        from api import http_server
+        from api.runtime import Runtime, install
+
+        install(Runtime.start(settings))
+        http_server.serve_until_signalled(serve_app.api, host, port, announce)
+        _stop_within(5.0) if address == "local" else ray.shutdown()
+        return
+    _serve(settings, mode, address, host, port, announce)
+
+
+def _serve(settings: Settings, mode: str, address: str, host: str, port: int,
+           announce: Any) -> None:
+    """The Serve-deployed modes. serve_app is imported before Ray starts: it sets the Serve
+    variables that Ray's processes must inherit."""
+    import ray
+    import serve_app
+    from ray import serve
+
+    if mode == "replica":
+        # HTTP served by uvicorn inside the ingress replica (api/http_server.py); Serve's own
+        # path stays reachable one port up, through its proxy.
+        http_bind: str | None = f"{host}:{port}"
+        serve_port = port + 1
+    else:
+        http_bind, serve_port = None, port
+    if serve_app.DIRECT_INGRESS:
+        # Under direct ingress the replica serves HTTP itself from the first free port of its
+        # range; Serve 2.60 still starts a proxy (on http_options.port), so the proxy goes just
+        # past that range and the replica takes serve_port.
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(serve_port))
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(serve_port + 100))
+        proxy_port = serve_port + 101
+    else:
+        proxy_port = serve_port
+    ray.init(address=address, namespace=settings.namespace, include_dashboard=False,
+             log_to_driver=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    serve.start(http_options={"host": host, "port": proxy_port})
+    serve.run(serve_app.Ingress.bind(settings.to_dict(), http_bind), name="actorlog",
+              route_prefix="/")
+    announce()
+    stop.wait()
+    if address == "local":
+        _stop_within(5.0)
+    else:  # a cluster we joined: take our application off it, leave the rest running
+        serve.delete("actorlog")
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
