@@ -17,7 +17,6 @@ import os
 import re
 import time
 import traceback
-import uuid
 from typing import Any, Callable, Coroutine
 
 import orjson
@@ -195,6 +194,21 @@ LATENCY = Histogram("actorlog_http_request_seconds", "time to the end of the res
                     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _observe(route: str, method: str, status: int, seconds: float) -> None:
+    """Count a request; the labelled children are cached (prometheus' labels() costs more than
+    the increment)."""
+    key = (route, method, status)
+    pair = _children.get(key)
+    if pair is None:
+        pair = _children[key] = (REQUESTS.labels(route, method, str(status)),
+                                 LATENCY.labels(route, method))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
 def _route(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -238,7 +252,7 @@ class EdgeMiddleware:
             if name == b"x-request-id" and rid is None:
                 candidate = value.decode("latin-1")
                 rid = candidate if _CLIENT_ID.match(candidate) else None
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         token = _request_id.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
@@ -309,9 +323,7 @@ class EdgeMiddleware:
                 await send_with_id({"type": "websocket.close", "code": 1011})
         finally:
             _request_id.reset(token)
-            route = _route(scope)
-            REQUESTS.labels(route, method, str(status or 500)).inc()
-            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            _observe(_route(scope), method, status or 500, time.perf_counter() - started)
 
     async def _answer(self, scope: Scope, send: Send, status: int, rid: str,
                       message: str) -> None:

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from fastapi.responses import ORJSONResponse
 from fastapi.websockets import WebSocketDisconnect
 
-from api.edge import EdgeRoute, detail_responses
-from api.operator import operator_only, operator_refusal
+from api.edge import detail_responses
+from api.operator import OperatorRoute, operator_refusal
 from api.runtime import Runtime, current, get_runtime
 from runtime.entity import EntityKind, Unknown
 from runtime.events import Event, stream_id
@@ -27,8 +27,7 @@ from runtime.placement import host_name
 from runtime.registry import get_kind
 from schemas.log_api import EventOut, EventsPage, HostInfo, RuntimeInfo, StateOut
 
-_GUARD = {"dependencies": [Depends(operator_only)], "route_class": EdgeRoute,
-          "responses": detail_responses(401, 403, 404)}
+_GUARD = {"route_class": OperatorRoute, "responses": detail_responses(401, 403, 404)}
 router = APIRouter(prefix="/v1/actors", tags=["log"], **_GUARD)
 info_router = APIRouter(prefix="/v1/runtime", tags=["log"], **_GUARD)
 tail_router = APIRouter(prefix="/v1/actors", tags=["log"])  # checks the operator itself

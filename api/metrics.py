@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import generate_latest
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api.edge import REGISTRY, EdgeRoute, detail_responses
-from api.operator import operator_only
+from api.edge import REGISTRY, detail_responses
+from api.operator import OperatorRoute
 from api.runtime import current
 from runtime.metrics import BUCKETS
 
-router = APIRouter(tags=["operator"], dependencies=[Depends(operator_only)],
-                   route_class=EdgeRoute, responses=detail_responses(401, 403, 503))
+router = APIRouter(tags=["operator"], route_class=OperatorRoute,
+                   responses=detail_responses(401, 403, 503))
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
