@@ -148,7 +148,11 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
                 try:
                     await asyncio.wait_for(websocket.send_text(frame), TAIL_SEND_SECONDS)
                 except asyncio.TimeoutError:
-                    await websocket.close(code=TAIL_TOO_SLOW, reason=f"resume from={next_seq}")
+                    # The close frame goes behind what the client has not read; its handshake
+                    # is not awaited (the client is not reading), the subscription ends now.
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(websocket.close(
+                            code=TAIL_TOO_SLOW, reason=f"resume from={next_seq}"), 1.0)
                     return
                 next_seq = event.seq + 1
 
