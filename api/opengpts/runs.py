@@ -51,7 +51,6 @@ Rt = Annotated[Runtime, Depends(get_runtime)]
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
-_background: set[asyncio.Task] = set()
 
 
 def _bot(conf: dict[str, Any]) -> dict[str, Any]:
@@ -137,20 +136,9 @@ async def _start(rt: Runtime, thread_id: str, run_command: dict[str, Any]
 async def create_run(body: CreateRunPayload, me: Me, rt: Rt) -> JSON:
     """Answers once the run is durably started; the run goes on in the thread's actor."""
     run_command = await _prepare(body, me, rt)
-    stream, first = await _start(rt, body.thread_id, run_command)
-    if first[0] != "outcome":
-        task = asyncio.ensure_future(_drain(stream))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+    stream, _ = await _start(rt, body.thread_id, run_command)
+    await stream.aclose()  # nobody reads its progress; the run goes on, its outcome logged
     return JSON({"status": "ok"})
-
-
-async def _drain(stream: Items) -> None:
-    """Reads a background run's progress to its end (its outcome is in the thread's log)."""
-    with contextlib.suppress(ActorError, OutcomeUnknown, Unavailable):
-        async with contextlib.aclosing(stream):
-            async for _ in stream:
-                pass
 
 
 def _framing(request: Request, body: CreateRunPayload) -> str:
