@@ -10,6 +10,7 @@ Commands
                 too), and decides job_finished. The shape of a long run (an episode, an LLM
                 run): if its activation dies or is fenced mid-way, the next activation's
                 recovery stores job_interrupted, so the log always says how the job ended.
+                Stopped by a cancel or its deadline, it decides job_stopped {"reason"}.
 """
 
 from __future__ import annotations
@@ -66,11 +67,17 @@ async def job(state: dict, cmd: dict, ctx: Context) -> NewEvent:
             or not 0 <= interval <= 10:
         raise Rejected("interval must be a number of seconds between 0 and 10", code="invalid")
     job_id = state.get("jobs", 0) + 1
-    await ctx.commit(NewEvent("job_started", {"job": job_id, "steps": steps}))
-    for step in range(1, steps + 1):
-        await asyncio.sleep(interval)
-        ctx.emit({"job": job_id, "step": step})
-        await ctx.commit(NewEvent("job_step", {"job": job_id, "step": step}))
+    try:
+        await ctx.commit(NewEvent("job_started", {"job": job_id, "steps": steps}))
+        for step in range(1, steps + 1):
+            await asyncio.sleep(interval)
+            ctx.emit({"job": job_id, "step": step})
+            await ctx.commit(NewEvent("job_step", {"job": job_id, "step": step}))
+    except asyncio.CancelledError:
+        if ctx.cancelled is None:
+            raise
+        # stopped by a cancel or its deadline: the steps committed so far stay
+        return NewEvent("job_stopped", {"job": job_id, "reason": ctx.cancelled})
     return NewEvent("job_finished", {"job": job_id})
 
 
@@ -96,6 +103,11 @@ def job_step(state: dict, data: dict) -> dict:
 @counter.event("job_finished")
 def job_finished(state: dict, data: dict) -> dict:
     return {**state, "job": {**state["job"], "status": "finished"}}
+
+
+@counter.event("job_stopped")
+def job_stopped(state: dict, data: dict) -> dict:
+    return {**state, "job": {**state["job"], "status": data["reason"]}}
 
 
 @counter.event("job_interrupted")

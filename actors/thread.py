@@ -17,7 +17,8 @@ Commands
                     assistant being run (else the thread's) only while the caller may see
                     it. Progress: {"messages": [...]} (the whole thread first, then new
                     or changed messages, tokens accumulated under the
-                    message's id) and {"error": {...}} when the run fails.
+                    message's id) and {"error": {...}} when the run fails. Stopped by a
+                    cancel or its deadline: run_cancelled {"reason"}, resumable.
   ingest         {"user_id", "source", "chunks", "at"} -> documents_ingested
   feedback       {"user_id", "run_id", "key", "score", "value", "comment", "at"}
                  -> feedback_given (refused "not_found" for a run not of this thread)
@@ -27,6 +28,7 @@ A run cut off by a crash or failover is closed at the next activation: run_inter
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from actors.assistant import visible_to
@@ -171,6 +173,13 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     ctx.emit({"messages": ctx.state["messages"]})  # the whole thread first, as OpenGPTs does
     try:
         nxt = await bots.run(io, bot, start)
+    except asyncio.CancelledError:
+        if ctx.cancelled is None:
+            raise  # not a signal of ours: the host is stopping
+        # Stopped by a cancel or the deadline: the input and the committed steps stay, and
+        # `next` names the step to run again, so a continue (input null) resumes the run.
+        return NewEvent("run_cancelled", {"run_id": run_id, "reason": ctx.cancelled,
+                                          "next": ctx.state["next"]})
     except Fenced:
         raise  # another activation owns the thread now: stop, write nothing more
     except Exception as exc:  # the run failed; the log says so and the thread stays usable
@@ -244,6 +253,12 @@ def messages_written(state: dict, data: dict) -> dict:
 def run_finished(state: dict, data: dict) -> dict:
     return {**state, "run": {"id": data["run_id"], "status": data["outcome"],
                              "error": data.get("error")}}
+
+
+@thread.event("run_cancelled")
+def run_cancelled(state: dict, data: dict) -> dict:
+    return {**state, "next": data["next"],
+            "run": {"id": data["run_id"], "status": "cancelled", "error": data["reason"]}}
 
 
 @thread.event("run_interrupted")

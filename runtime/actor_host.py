@@ -18,7 +18,7 @@ from runtime.config import Settings
 from runtime.entity import Outcome
 from runtime.events import Event
 from runtime.host import EntityTable, ErrorReply
-from runtime.registry import load_modules
+from runtime.registry import get_kind, load_modules
 from runtime.services import Services
 from runtime.stores import open_store
 
@@ -33,6 +33,8 @@ class ActorHost:
         self.settings = Settings.from_dict(settings)
         self.index = index
         load_modules(self.settings.kind_modules)
+        for kind, seconds in self.settings.kind_deadlines().items():
+            get_kind(kind).deadline = seconds
         self.store = open_store(self.settings.resolved_store_url)
         self.table = EntityTable(
             self.store,
@@ -54,10 +56,16 @@ class ActorHost:
             self.table.passivate_idle()
 
     async def ask(self, kind: str, entity_id: str, command: dict[str, Any],
-                  idempotency_key: str | None = None, with_state: bool = False
-                  ) -> Outcome | ErrorReply:
+                  idempotency_key: str | None = None, with_state: bool = False,
+                  deadline: float | None = None) -> Outcome | ErrorReply:
         self._ensure_reaper()
-        return await self.table.ask(kind, entity_id, command, idempotency_key, with_state)
+        return await self.table.ask(kind, entity_id, command, idempotency_key, with_state,
+                                    deadline=deadline)
+
+    async def cancel(self, kind: str, entity_id: str, reason: str = "cancelled"
+                     ) -> dict[str, Any]:
+        """Runs beside the entity's command (max_concurrency): a signal is never queued."""
+        return self.table.cancel(kind, entity_id, reason)
 
     async def ask_many(self, calls: list[tuple[str, str, dict[str, Any], str | None]]
                        ) -> list[Outcome | ErrorReply]:
@@ -68,11 +76,11 @@ class ActorHost:
                                            for k, i, c, key in calls)))
 
     async def ask_stream(self, kind: str, entity_id: str, command: dict[str, Any],
-                         idempotency_key: str | None = None, with_state: bool = False
-                         ) -> AsyncIterator[tuple[str, Any]]:
+                         idempotency_key: str | None = None, with_state: bool = False,
+                         deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:
         self._ensure_reaper()
         async for item in self.table.ask_stream(kind, entity_id, command, idempotency_key,
-                                                with_state):
+                                                with_state, deadline):
             yield item
 
     async def state(self, kind: str, entity_id: str, version: int | None = None

@@ -313,16 +313,26 @@ class ActorRef:
         return self.client.call(self._host_name, retry, self._what(method), method, *args)
 
     def ask(self, command: dict[str, Any], idempotency_key: str | None = None,
-            with_state: bool = False) -> Outcome:
+            with_state: bool = False, deadline: float | None = None) -> Outcome:
+        """``deadline``: seconds the command may run before it is stopped (the kind's own
+        deadline otherwise); a stopped command that does not close its work itself raises
+        ActorError(code="deadline")."""
         return _unwrap(self._call(idempotency_key is not None, "ask", self.kind, self.id,
-                                  command, idempotency_key, with_state))
+                                  command, idempotency_key, with_state, deadline))
 
-    def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
-                   ) -> Iterator[tuple[str, Any]]:
+    def cancel(self, reason: str = "cancelled") -> dict[str, Any]:
+        """Stop the command running on the entity, now, not after it: it sees CancelledError
+        at its next await and commits what closes its work (a kind's long commands say what,
+        e.g. run_cancelled). {"cancelled": False, ...} when nothing runs."""
+        return self._call(True, "cancel", self.kind, self.id, reason)
+
+    def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
+                   deadline: float | None = None) -> Iterator[tuple[str, Any]]:
         """("progress", item)... then ("outcome", Outcome); a refusal raises ActorError, and a
         host lost mid-stream OutcomeUnknown (the stream is not replayed: read the log)."""
         handle = self._host
-        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key, False,
+                                       deadline)
         try:
             with _cancel_on_exit(gen):
                 for ref in gen:
@@ -371,14 +381,18 @@ class ActorRef:
                                        *args)
 
     async def aask(self, command: dict[str, Any], idempotency_key: str | None = None,
-                   with_state: bool = False) -> Outcome:
+                   with_state: bool = False, deadline: float | None = None) -> Outcome:
         return _unwrap(await self._acall(idempotency_key is not None, "ask", self.kind, self.id,
-                                         command, idempotency_key, with_state))
+                                         command, idempotency_key, with_state, deadline))
 
-    async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None
-                          ) -> AsyncIterator[tuple[str, Any]]:
+    async def acancel(self, reason: str = "cancelled") -> dict[str, Any]:
+        return await self._acall(True, "cancel", self.kind, self.id, reason)
+
+    async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
+                          deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:
         handle = self._host
-        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key)
+        gen = handle.ask_stream.remote(self.kind, self.id, command, idempotency_key, False,
+                                       deadline)
         try:
             with _cancel_on_exit(gen):
                 async for ref in gen:

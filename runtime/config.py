@@ -6,6 +6,7 @@ that differ from the ones its peers were started with.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -35,6 +36,7 @@ class Settings:
     rebalance_seconds: float = 10.0  # placement supervisor period; 0 turns it off
     kind_modules: tuple[str, ...] = field(default=("actors",))
     models: str = ""  # the model port's configuration: JSON or a file path (llm/router.py)
+    deadlines: str = ""  # JSON {"kind": seconds}: a command's deadline per kind
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -52,6 +54,7 @@ class Settings:
             rebalance_seconds=_float("ACTORLOG_REBALANCE_SECONDS", 10.0),
             kind_modules=modules,
             models=os.environ.get("ACTORLOG_MODELS", ""),
+            deadlines=os.environ.get("ACTORLOG_DEADLINES", ""),
         )
         return replace(base, **overrides)
 
@@ -65,6 +68,17 @@ class Settings:
         if self.store_url:
             return self.store_url
         return "sqlite://" + os.path.join(os.path.abspath(self.data_dir), "events.db")
+
+    def kind_deadlines(self) -> dict[str, float]:
+        """ACTORLOG_DEADLINES parsed: {"thread": 600} stops a thread's command after 600 s."""
+        if not self.deadlines:
+            return {}
+        parsed = json.loads(self.deadlines)
+        if not isinstance(parsed, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for v in parsed.values()):
+            raise ValueError('ACTORLOG_DEADLINES is JSON {"kind": seconds > 0, ...}')
+        return {str(k): float(v) for k, v in parsed.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -76,7 +76,8 @@ class Context:
     stream written by someone else raises Fenced; let it propagate.
     """
 
-    __slots__ = ("kind", "entity_id", "version", "state", "_emit", "_commit", "services")
+    __slots__ = ("kind", "entity_id", "version", "state", "_emit", "_commit", "services",
+                 "_stop_reason")
 
     def __init__(self, kind: str, entity_id: str, version: int,
                  emit: Callable[[Any], None] | None = None, services: Any = None,
@@ -90,6 +91,14 @@ class Context:
         self._emit = emit
         self._commit = commit
         self.services = services
+        self._stop_reason: Callable[[], str | None] = lambda: None
+
+    @property
+    def cancelled(self) -> str | None:
+        """Why the command is being stopped ("cancelled" or "deadline"), once a signal or its
+        deadline has stopped it: it then sees CancelledError at its next await, and may catch
+        it to commit what closes its work (say run_cancelled) and return. None otherwise."""
+        return self._stop_reason()
 
     def emit(self, progress: Any) -> None:
         if self._emit is not None:
@@ -115,6 +124,7 @@ class EntityKind:
         *,
         snapshot_every: int = 100,
         keep_snapshots: int = 2,
+        deadline: float | None = None,
         to_snapshot: Callable[[State], Any] | None = None,
         from_snapshot: Callable[[Any], State] | None = None,
     ) -> None:
@@ -123,6 +133,9 @@ class EntityKind:
         self.name = name
         self.initial_state = initial_state
         self.snapshot_every = snapshot_every
+        #: seconds a command may run before it is stopped as "deadline" (None: no limit); an
+        #: ask's own deadline overrides it, and settings (ACTORLOG_DEADLINES) may set it.
+        self.deadline = deadline
         self.keep_snapshots = keep_snapshots
         self.to_snapshot = to_snapshot or (lambda s: s)
         self.from_snapshot = from_snapshot or (lambda d: d)

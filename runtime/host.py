@@ -46,6 +46,32 @@ async def replay(store: EventStore, kind: EntityKind, stream: str, at_version: i
     return state, version, base
 
 
+class _Stopped(Exception):
+    """A command stopped by a signal or its deadline that let the CancelledError through."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _to_the_end(coro: Any) -> Any:
+    """Await ``coro`` to its end even if the awaiting command is cancelled meanwhile, then let
+    the cancellation through: an append that reached the store must be folded into the cell
+    before the command stops, or the cell would be a version behind its own log."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+            except BaseException:
+                break
+        raise
+
+
 class ErrorReply:
     """A refusal returned as a value across Ray (cheaper and more faithful than a remote
     exception): ``code`` is one of rejected/unknown_command/unknown_kind/conflict/bad_request."""
@@ -66,7 +92,8 @@ class ErrorReply:
 
 class _Cell:
     __slots__ = ("kind", "entity_id", "stream", "state", "version", "snap_version", "loaded",
-                 "busy", "waiters", "subscribers", "dropped", "last_used")
+                 "busy", "waiters", "subscribers", "dropped", "last_used", "running",
+                 "stop_reason")
 
     def __init__(self, kind: EntityKind, entity_id: str, stream: str) -> None:
         self.kind = kind
@@ -81,6 +108,8 @@ class _Cell:
         self.subscribers: list[_Subscriber] | None = None
         self.dropped = False
         self.last_used = time.monotonic()
+        self.running: asyncio.Task | None = None  # the command being decided, while it is
+        self.stop_reason: str | None = None  # why a signal or a deadline stopped it
 
 
 class _Subscriber:
@@ -291,6 +320,7 @@ class EntityTable:
         idempotency_key: str | None = None,
         with_state: bool = False,
         progress: "asyncio.Queue[Any] | None" = None,
+        deadline: float | None = None,
     ) -> Outcome | ErrorReply:
         started = time.perf_counter()
         try:
@@ -300,15 +330,16 @@ class EntityTable:
         except (WrongExpectedVersion, StoreError) as exc:  # activation's recovery failed
             return ErrorReply("unavailable", f"could not activate {kind_name}/{entity_id}: {exc}")
         try:
-            return await self._handle(cell, command, idempotency_key, with_state, progress)
+            return await self._handle(cell, command, idempotency_key, with_state, progress,
+                                      deadline)
         finally:
             self._release(cell)
             self.kind_counters[kind_name]["commands"] += 1
             self.command_seconds[kind_name].observe(time.perf_counter() - started)
 
     async def _handle(self, cell: _Cell, command: dict[str, Any], key: str | None,
-                      with_state: bool, progress: "asyncio.Queue[Any] | None"
-                      ) -> Outcome | ErrorReply:
+                      with_state: bool, progress: "asyncio.Queue[Any] | None",
+                      deadline: float | None = None) -> Outcome | ErrorReply:
         store, stream = self.store, cell.stream
         self.counters["commands"] += 1
         if key is not None:
@@ -327,7 +358,8 @@ class EntityTable:
 
         async def commit(new: list[NewEvent]) -> list[Event]:
             try:
-                _, events = await self._append(cell, cell.kind.checked("commit", new), None)
+                _, events = await _to_the_end(
+                    self._append(cell, cell.kind.checked("commit", new), None))
             except WrongExpectedVersion as exc:
                 raise Fenced(str(exc), exc.expected, exc.actual) from exc
             ctx.state, ctx.version = cell.state, cell.version
@@ -336,8 +368,14 @@ class EntityTable:
 
         ctx = Context(cell.kind.name, cell.entity_id, cell.version, emit, self.services,
                       cell.state, commit)
+        ctx._stop_reason = lambda: cell.stop_reason
         try:
-            decided = await cell.kind.decide(cell.state, command, ctx)
+            try:
+                decided = await self._decide(cell, command, ctx, deadline)
+            except _Stopped as stopped:  # a signal or the deadline, not handled by the kind
+                return ErrorReply(stopped.reason, f"{cell.stream}: the command was stopped "
+                                                  f"({stopped.reason}); what it had committed "
+                                                  "stays in the log")
             if not decided:
                 return Outcome(stream, cell.version, committed, False,
                                cell.state if with_state else None)
@@ -361,6 +399,52 @@ class EntityTable:
             return await self._duplicate(cell, result, with_state)
         return Outcome(stream, cell.version, committed + events, False,
                        cell.state if with_state else None)
+
+    async def _decide(self, cell: _Cell, command: dict[str, Any], ctx: Context,
+                      deadline: float | None) -> list[NewEvent]:
+        """The kind decides in a task of its own, so that a signal (cancel) or the deadline can
+        stop it at its next await while the mailbox stays held: nothing else runs on the
+        entity until the command has committed what closes its work and returned."""
+        task = asyncio.ensure_future(cell.kind.decide(cell.state, command, ctx))
+        cell.running, cell.stop_reason = task, None
+        limit = deadline if deadline is not None else cell.kind.deadline
+        timer = (asyncio.get_running_loop().call_later(limit, self._stop, cell, task,
+                                                        "deadline")
+                 if limit is not None and limit > 0 else None)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            reason = cell.stop_reason
+            me = asyncio.current_task()
+            if reason is None or (me is not None and me.cancelling()):
+                raise  # the caller itself was cancelled: not ours to turn into an answer
+            self.counters[f"stopped_{reason}"] += 1
+            raise _Stopped(reason) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            cell.running = None
+
+    def _stop(self, cell: _Cell, task: asyncio.Task, reason: str) -> bool:
+        if task.done() or cell.running is not task or cell.stop_reason is not None:
+            return False
+        cell.stop_reason = reason
+        task.cancel()
+        return True
+
+    def cancel(self, kind_name: str, entity_id: str, reason: str = "cancelled"
+               ) -> dict[str, Any]:
+        """The signal path: delivered at once, never queued behind the running command (an
+        async actor runs this call beside it). It appends nothing itself: the running command
+        sees CancelledError at its next await and commits what closes its work. With nothing
+        running (finished, never started, another host's activation) it is a no-op that says
+        so."""
+        cell = self._cells.get(stream_id(kind_name, entity_id))
+        task = cell.running if cell is not None else None
+        if cell is None or task is None or not self._stop(cell, task, reason):
+            return {"cancelled": False, "detail": "nothing is running on this entity"}
+        self.counters["cancels"] += 1
+        return {"cancelled": True, "detail": f"the running command was told to stop ({reason})"}
 
     async def _append(self, cell: _Cell, decided: list[NewEvent], key: str | None
                       ) -> tuple[AppendResult, list[Event]]:
@@ -419,13 +503,13 @@ class EntityTable:
         self.counters["snapshots"] += 1
 
     async def ask_stream(self, kind_name: str, entity_id: str, command: dict[str, Any],
-                         idempotency_key: str | None = None, with_state: bool = False
-                         ) -> AsyncIterator[tuple[str, Any]]:
+                         idempotency_key: str | None = None, with_state: bool = False,
+                         deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:
         """Yield ("progress", item)... then ("outcome", Outcome | ErrorReply)."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         getter: asyncio.Future = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self.ask(kind_name, entity_id, command, idempotency_key,
-                                            with_state, queue))
+                                            with_state, queue, deadline))
         self._background.add(task)  # held, so a departed consumer cannot let it be collected
         task.add_done_callback(self._background.discard)
         try:
