@@ -181,4 +181,5 @@ async def runtime_info(rt: Annotated[Runtime, Depends(get_runtime)]) -> RuntimeI
         node=ray.get_runtime_context().get_node_id(), pid=os.getpid(),
         store=rt.settings.resolved_store_url.split("://", 1)[0],
         hosts=[HostInfo(name=host_name(s["index"]), node=s["node"], pid=s["pid"],
-                        resident=s["resident"]) for s in stats])
+                        resident=s["resident"], model_calls=s.get("model_calls") or {})
+               for s in stats])

@@ -22,7 +22,7 @@ def _lat(fn, n: int) -> list[float]:
 
 def run(quick: bool = False) -> None:
     n = 500 if quick else 3_000
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              namespace="actorlog-bench")
     try:
         client = connect(Settings(data_dir=scratch_dir(), namespace="actorlog-bench", hosts=1))

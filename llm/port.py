@@ -9,13 +9,15 @@ class and never touches accumulation, validation or the API families.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 import jsonschema
 
-__all__ = ["Delta", "Model", "ModelError", "ModelRequest", "ModelResult", "Provider",
+__all__ = ["Delta", "Model", "ModelError", "ModelGate", "ModelRequest", "ModelResult", "Provider",
            "ToolCall", "ToolCallDelta", "ToolSpec"]
 
 
@@ -136,14 +138,54 @@ def parse_partial_json(text: str) -> dict[str, Any]:
     return {}
 
 
-class Model:
-    """A provider behind the port: accumulates its deltas, parses tool calls, checks schemas."""
+class ModelGate:
+    """How many model calls may run at once in one process (a host); the others wait in
+    arrival order. So a thousand parallel episodes queue here instead of opening a thousand
+    connections to a model server. ``running`` and ``waiting`` are what /v1/runtime shows."""
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a model call limit is at least 1")
+        self.limit = limit
+        self.running = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()  # a cancel while waiting leaves the queue cleanly
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()
+
+    def stats(self) -> dict[str, int]:
+        return {"limit": self.limit, "running": self.running, "waiting": self.waiting}
+
+
+class Model:
+    """A provider behind the port: accumulates its deltas, parses tool calls, checks schemas.
+    Calls pass through the process's ModelGate when it has one."""
+
+    def __init__(self, provider: Provider, gate: ModelGate | None = None) -> None:
         self.provider = provider
+        self.gate = gate
 
     async def complete(self, request: ModelRequest, on_delta: OnDelta | None = None
                        ) -> ModelResult:
+        if self.gate is None:
+            return await self._complete(request, on_delta)
+        async with self.gate.slot():
+            return await self._complete(request, on_delta)
+
+    async def _complete(self, request: ModelRequest, on_delta: OnDelta | None
+                        ) -> ModelResult:
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         usage = None

@@ -20,7 +20,7 @@ from typing import Any
 
 from llm.builtin import BuiltinProvider
 from llm.openai_compat import OpenAICompatProvider
-from llm.port import Model
+from llm.port import Model, ModelGate
 
 __all__ = ["ModelRouter", "parse_models_config"]
 
@@ -40,14 +40,16 @@ def parse_models_config(raw: str) -> dict[str, Any]:
 
 
 class ModelRouter:
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: dict[str, Any] | None = None, gate: ModelGate | None = None
+                 ) -> None:
         config = config or {}
+        self.gate = gate
         self.aliases: dict[str, str] = dict(config.get("aliases", {}))
         self.default: str = config.get("default", "builtin")
         self._models: dict[str, Model] = {}
         specs = {"builtin": {"type": "builtin"}, **config.get("providers", {})}
         for name, spec in specs.items():
-            self._models[name] = Model(self._provider(name, spec))
+            self._models[name] = Model(self._provider(name, spec), gate)
         for alias, target in {**self.aliases, "": self.default}.items():
             if target not in self._models:
                 raise ValueError(f"model alias {alias or 'default'!r} names provider "

@@ -37,6 +37,8 @@ class Settings:
     kind_modules: tuple[str, ...] = field(default=("actors",))
     models: str = ""  # the model port's configuration: JSON or a file path (llm/router.py)
     deadlines: str = ""  # JSON {"kind": seconds}: a command's deadline per kind
+    model_calls: int = 16  # concurrent model calls per host
+    model_calls_total: int = 0  # concurrent model calls in all; 0: model_calls x hosts
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -55,6 +57,8 @@ class Settings:
             kind_modules=modules,
             models=os.environ.get("ACTORLOG_MODELS", ""),
             deadlines=os.environ.get("ACTORLOG_DEADLINES", ""),
+            model_calls=_int("ACTORLOG_MODEL_CALLS", 16),
+            model_calls_total=_int("ACTORLOG_MODEL_CALLS_TOTAL", 0),
         )
         return replace(base, **overrides)
 
@@ -68,6 +72,14 @@ class Settings:
         if self.store_url:
             return self.store_url
         return "sqlite://" + os.path.join(os.path.abspath(self.data_dir), "events.db")
+
+    def model_calls_per_host(self) -> int:
+        """Each host's share: its own limit, or less when the total divided among the hosts
+        is smaller (no coordination between hosts: the total is never exceeded)."""
+        per_host = max(1, self.model_calls)
+        if self.model_calls_total > 0:
+            per_host = min(per_host, max(1, self.model_calls_total // max(1, self.hosts)))
+        return per_host
 
     def kind_deadlines(self) -> dict[str, float]:
         """ACTORLOG_DEADLINES parsed: {"thread": 600} stops a thread's command after 600 s."""

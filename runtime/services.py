@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm.port import ModelGate
 from llm.router import ModelRouter, parse_models_config
 from runtime.config import Settings
 from runtime.events import stream_id
@@ -23,7 +24,8 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings, store: EventStore) -> "Services":
-        return cls(store, ModelRouter(parse_models_config(settings.models)))
+        return cls(store, ModelRouter(parse_models_config(settings.models),
+                                      ModelGate(settings.model_calls_per_host())))
 
     async def read_state(self, kind: str, entity_id: str) -> Any:
         """Another entity's current state, replayed from the store (it may be a few events

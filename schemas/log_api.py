@@ -52,6 +52,9 @@ class HostInfo(BaseModel):
     node: str = Field(description="the Ray node id the host runs on")
     pid: int
     resident: int = Field(description="entities active in the host")
+    model_calls: dict[str, int] = Field(
+        default_factory=dict,
+        description="the host's model calls: limit, running, waiting (queued for a slot)")
 
 
 class RuntimeInfo(BaseModel):

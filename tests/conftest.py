@@ -32,7 +32,7 @@ def ray_session():
     import serve_app  # noqa: F401  (sets Serve's ingress variables before Ray starts)
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  object_store_memory=300 * 1024 * 1024,
                  runtime_env={"env_vars": {"PYTHONPATH": ROOT}})
     yield ray

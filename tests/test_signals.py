@@ -190,3 +190,57 @@ def test_an_opengpts_run_cancelled_keeps_its_input_and_resumes(ray_session, tmp_
         assert [m["type"] for m in state["values"]] == ["human", "ai"] and state["next"] == []
     finally:
         kill_hosts(client)
+
+
+def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session, tmp_path):
+    """One model call at a time on the one host: three runs at once, two wait for the slot,
+    /v1/runtime shows them waiting, and every run ends; a run cancelled while it waits leaves
+    the queue."""
+    import json
+
+    import httpx
+
+    from tests.conftest import kill_hosts, start_inprocess_server
+    from tests.opengpts_helpers import User
+
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.03}},
+              "aliases": {"GPT 4 Turbo": "slow"}}
+    base, _, client = start_inprocess_server(ray_session, str(tmp_path), hosts=1,
+                                             model_calls=1, models=json.dumps(models))
+    try:
+        me = User(base, "queued")
+        aid = me.assistant("chatbot", **{"type==chatbot/llm_type": "GPT 4 Turbo"})
+        tids = [me.thread(aid) for _ in range(4)]
+        words = " ".join(f"w{i}" for i in range(60))
+        for tid in tids:
+            assert me.post("/runs", json={"thread_id": tid, "input": [
+                {"type": "human", "content": f"please repeat {words}"}]}).status_code == 200
+        deadline = time.time() + 60
+        most_waiting = 0
+        while time.time() < deadline:
+            calls = httpx.get(base + "/v1/runtime").json()["hosts"][0]["model_calls"]
+            assert calls["limit"] == 1 and calls["running"] <= 1
+            most_waiting = max(most_waiting, calls["waiting"])
+            if calls["waiting"] >= 2:
+                break
+            time.sleep(0.02)
+        assert most_waiting >= 2
+        assert client.ref("thread", tids[-1]).cancel()["cancelled"] is True
+        for tid in tids:
+            types = _wait(client.ref("thread", tid),
+                          lambda t: t[-1] in ("run_finished", "run_cancelled"), timeout=120)
+            assert types[-1] in ("run_finished", "run_cancelled"), types
+        assert _types(client.ref("thread", tids[-1]))[-1] == "run_cancelled"
+        calls = httpx.get(base + "/v1/runtime").json()["hosts"][0]["model_calls"]
+        assert calls == {"limit": 1, "running": 0, "waiting": 0}
+    finally:
+        kill_hosts(client)
+
+
+def test_the_total_model_call_limit_is_shared_among_hosts():
+    from runtime.config import Settings
+
+    assert Settings(hosts=4, model_calls=16).model_calls_per_host() == 16
+    assert Settings(hosts=4, model_calls=16, model_calls_total=20).model_calls_per_host() == 5
+    assert Settings(hosts=4, model_calls=2, model_calls_total=100).model_calls_per_host() == 2
+    assert Settings(hosts=8, model_calls=2, model_calls_total=3).model_calls_per_host() == 1
