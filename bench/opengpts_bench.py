@@ -1,6 +1,6 @@
 """OpenGPTs: N concurrent users, each doing create assistant -> create thread -> stream a run
 with the built-in model (post a message and read the SSE to its end) -> read state, against
-the real service (python embedded.py, SQLite, in-replica uvicorn) over loopback. Baseline:
+the real service (python embedded.py, SQLite, HTTP in its process) over loopback. Baseline:
 GET /ok on the same server with the same concurrency (the HTTP floor)."""
 
 from __future__ import annotations
