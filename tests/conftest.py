@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
+from typing import Callable, TypeVar
 
 import pytest
 
+T = TypeVar("T")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -130,6 +133,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0,
+         every: float = 0.05) -> T:
+    """The suite's one polling helper: ``fetch()`` until ``done(value)`` or ``timeout``
+    seconds; returns the last value either way, for the caller to assert on (a bound on a
+    wait, never a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
 
 
 def wait_http(url: str, tries: int = 150) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import httpx
 
-from tests.conftest import fixtures_dir
+from tests.conftest import fixtures_dir, poll
 
 FIXTURES = fixtures_dir("opengpts")
 
@@ -68,12 +67,7 @@ class User:
         return r, raw
 
     def wait_state(self, tid: str, done, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.time() + timeout
-        while True:
-            state = self.http.get(f"/threads/{tid}/state").json()
-            if done(state) or time.time() > deadline:
-                return state
-            time.sleep(0.1)
+        return poll(lambda: self.http.get(f"/threads/{tid}/state").json(), done, timeout)
 
 
 def same_shape(ours: dict[str, Any], theirs: dict[str, Any]) -> None:

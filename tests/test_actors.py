@@ -12,6 +12,7 @@ from actors.counter import counter
 from runtime.client import ActorError
 from runtime.events import stream_id
 from runtime.stores import open_store
+from tests.conftest import poll
 
 
 def _mixed(i: int) -> dict:
@@ -270,12 +271,7 @@ print(ref.ask({{"type": "add", "amount": 1}}).version, ref.state()[1]["total"])
 
 
 def _wait_for(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
+    return poll(predicate, bool, seconds)
 
 
 def test_a_consumer_that_leaves_ends_its_subscription_on_the_host(client):

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import kill_hosts, start_inprocess_server
+from tests.conftest import kill_hosts, poll, start_inprocess_server
 from tests.opengpts_helpers import User, parse_sse
 
 SLOW = {"type==chatbot/llm_type": "GPT 4 Turbo"}  # the built-in model, 50 ms a word
@@ -48,12 +48,7 @@ def _types(client, tid: str) -> list[str]:
 
 
 def _wait_types(client, tid: str, done, timeout: float = 60) -> list[str]:
-    deadline = time.time() + timeout
-    while True:
-        types = _types(client, tid)
-        if done(types) or time.time() > deadline:
-            return types
-        time.sleep(0.1)
+    return poll(lambda: _types(client, tid), done, timeout)
 
 
 def _human(text: str) -> dict:

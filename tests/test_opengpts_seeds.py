@@ -8,12 +8,11 @@ import ast
 import contextlib
 import io
 import os
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import fixtures_dir
+from tests.conftest import fixtures_dir, poll
 
 SEEDS = fixtures_dir("seeds")
 DOC_ASSISTANT = "9c7d7e6e-654b-4eaa-b160-f19f922fc63b"
@@ -54,13 +53,10 @@ def run_example(code: str, base: str, ids: dict[str, str]) -> tuple[object, str]
 
 def wait_for_ai(base: str, tid: str) -> None:
     """"after a bit": until the thread's last message is the assistant's."""
-    for _ in range(300):
-        state = httpx.get(f"{base}/threads/{tid}/state", cookies={"opengpts_user_id": "foo"}
-                          ).json()
-        if state.get("values") and state["values"][-1]["type"] == "ai":
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no AI message on {tid}")
+    state = poll(lambda: httpx.get(f"{base}/threads/{tid}/state",
+                                   cookies={"opengpts_user_id": "foo"}).json(),
+                 lambda s: bool(s.get("values")) and s["values"][-1]["type"] == "ai", 30)
+    assert state.get("values") and state["values"][-1]["type"] == "ai", f"no AI message on {tid}"
 
 
 @pytest.mark.parametrize("seed", ["002_8553bd5846847d5a.txt", "004_f6c421f559898832.txt"])

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from runtime.client import ActorError
+from tests.conftest import poll
 
 
 def _types(ref) -> list[str]:
@@ -18,12 +19,7 @@ def _types(ref) -> list[str]:
 
 
 def _wait(ref, done, timeout: float = 60) -> list[str]:
-    deadline = time.time() + timeout
-    while True:
-        types = _types(ref)
-        if done(types) or time.time() > deadline:
-            return types
-        time.sleep(0.05)
+    return poll(lambda: _types(ref), done, timeout)
 
 
 def test_cancel_mid_stream_stops_the_command_at_once_and_keeps_its_steps(client):

@@ -1,5 +1,5 @@
-"""Event store backends, chosen by URL: ``sqlite:///path/to/file.db`` (the embedded default) or
-``postgresql://...`` (the cluster store)."""
+"""Event store backends, chosen by URL: ``sqlite:///path/to/file.db`` (the embedded default),
+``postgresql://...`` (the cluster store) or ``memory://name`` (in-process tests)."""
 
 from __future__ import annotations
 
@@ -25,5 +25,9 @@ def open_store(url: str) -> EventStore:
         from runtime.stores.postgres import PostgresEventStore
 
         return PostgresEventStore(url)
+    if url.startswith("memory://"):
+        from runtime.stores.memory import MemoryEventStore
+
+        return MemoryEventStore(url[len("memory://"):])
     raise ValueError(f"unsupported event store URL {url!r} "
-                     "(expected sqlite:///path or postgresql://...)")
+                     "(expected sqlite:///path, postgresql://... or memory://name)")
