@@ -127,12 +127,35 @@ def client(make_client, store_url):
     return make_client(hosts=2, store_url=store_url)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port for a server a test starts, free now and outside the kernel's ephemeral range
+    (32768-60999 here) and Ray's worker ports (10002-19999): a port from the ephemeral range
+    can be taken by any outgoing connection between this call and the server's bind, which
+    failed a Serve replica's start once ("Address already in use")."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low, high = 20000, 32000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = min(high, int(f.read().split()[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0,
