@@ -177,7 +177,7 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
     state = kind.initial_state()
     kept: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
     parent = None
-    seq, found, reached = 0, before is None, False
+    seq, reached = 0, False  # reached: the fold came to checkpoint ``before``
     while not reached:
         batch = await rt.store.read(stream_id("thread", tid), seq + 1, None, 5000)
         if not batch:
@@ -186,7 +186,7 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
             if event.type in CHECKPOINTS:
                 config = _checkpoint(tid, event.seq)
                 if config["configurable"]["checkpoint_id"] == before:
-                    found = reached = True
+                    reached = True
                     break
             state = kind.apply(state, event)
             if event.type in CHECKPOINTS:
@@ -194,7 +194,7 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
                              "config": config, "parent": parent})
                 parent = config
         seq = batch[-1].seq
-    if not found:
+    if before is not None and not reached:
         raise HTTPException(404, "Checkpoint not found")
 
     async def body() -> AsyncIterator[bytes]:
