@@ -62,10 +62,10 @@ class ActorHost:
         return await self.table.ask(kind, entity_id, command, idempotency_key, with_state,
                                     deadline=deadline)
 
-    async def cancel(self, kind: str, entity_id: str, reason: str = "cancelled"
-                     ) -> dict[str, Any]:
+    async def cancel(self, kind: str, entity_id: str, reason: str = "cancelled",
+                     where: dict[str, Any] | None = None) -> dict[str, Any]:
         """Runs beside the entity's command (max_concurrency): a signal is never queued."""
-        return self.table.cancel(kind, entity_id, reason)
+        return self.table.cancel(kind, entity_id, reason, where)
 
     async def ask_many(self, calls: list[tuple[str, str, dict[str, Any], str | None]]
                        ) -> list[Outcome | ErrorReply]:

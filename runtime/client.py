@@ -320,11 +320,13 @@ class ActorRef:
         return _unwrap(self._call(idempotency_key is not None, "ask", self.kind, self.id,
                                   command, idempotency_key, with_state, deadline))
 
-    def cancel(self, reason: str = "cancelled") -> dict[str, Any]:
+    def cancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
         """Stop the command running on the entity, now, not after it: it sees CancelledError
         at its next await and commits what closes its work (a kind's long commands say what,
-        e.g. run_cancelled). {"cancelled": False, ...} when nothing runs."""
-        return self._call(True, "cancel", self.kind, self.id, reason)
+        e.g. run_cancelled). {"cancelled": False, ...} when nothing runs, or when ``where``
+        ({"run_id": ...}) does not match the running command's fields."""
+        return self._call(True, "cancel", self.kind, self.id, reason, where)
 
     def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
                    deadline: float | None = None) -> Iterator[tuple[str, Any]]:
@@ -385,8 +387,9 @@ class ActorRef:
         return _unwrap(await self._acall(idempotency_key is not None, "ask", self.kind, self.id,
                                          command, idempotency_key, with_state, deadline))
 
-    async def acancel(self, reason: str = "cancelled") -> dict[str, Any]:
-        return await self._acall(True, "cancel", self.kind, self.id, reason)
+    async def acancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        return await self._acall(True, "cancel", self.kind, self.id, reason, where)
 
     async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
                           deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:

@@ -93,7 +93,7 @@ class ErrorReply:
 class _Cell:
     __slots__ = ("kind", "entity_id", "stream", "state", "version", "snap_version", "loaded",
                  "busy", "waiters", "subscribers", "dropped", "last_used", "running",
-                 "stop_reason")
+                 "running_command", "stop_reason")
 
     def __init__(self, kind: EntityKind, entity_id: str, stream: str) -> None:
         self.kind = kind
@@ -109,6 +109,7 @@ class _Cell:
         self.dropped = False
         self.last_used = time.monotonic()
         self.running: asyncio.Task | None = None  # the command being decided, while it is
+        self.running_command: dict[str, Any] | None = None  # ... and what it was asked
         self.stop_reason: str | None = None  # why a signal or a deadline stopped it
 
 
@@ -406,7 +407,7 @@ class EntityTable:
         stop it at its next await while the mailbox stays held: nothing else runs on the
         entity until the command has committed what closes its work and returned."""
         task = asyncio.ensure_future(cell.kind.decide(cell.state, command, ctx))
-        cell.running, cell.stop_reason = task, None
+        cell.running, cell.running_command, cell.stop_reason = task, command, None
         limit = deadline if deadline is not None else cell.kind.deadline
         timer = (asyncio.get_running_loop().call_later(limit, self._stop, cell, task,
                                                         "deadline")
@@ -423,7 +424,7 @@ class EntityTable:
         finally:
             if timer is not None:
                 timer.cancel()
-            cell.running = None
+            cell.running = cell.running_command = None
 
     def _stop(self, cell: _Cell, task: asyncio.Task, reason: str) -> bool:
         if task.done() or cell.running is not task or cell.stop_reason is not None:
@@ -432,15 +433,19 @@ class EntityTable:
         task.cancel()
         return True
 
-    def cancel(self, kind_name: str, entity_id: str, reason: str = "cancelled"
-               ) -> dict[str, Any]:
+    def cancel(self, kind_name: str, entity_id: str, reason: str = "cancelled",
+               where: dict[str, Any] | None = None) -> dict[str, Any]:
         """The signal path: delivered at once, never queued behind the running command (an
         async actor runs this call beside it). It appends nothing itself: the running command
         sees CancelledError at its next await and commits what closes its work. With nothing
         running (finished, never started, another host's activation) it is a no-op that says
-        so."""
+        so. ``where`` names the command meant ({"run_id": ...}): a signal sent as one command
+        ends must not stop the next one, so any other running command is left alone."""
         cell = self._cells.get(stream_id(kind_name, entity_id))
         task = cell.running if cell is not None else None
+        running = (cell.running_command or {}) if cell is not None else {}
+        if where and any(running.get(k) != v for k, v in where.items()):
+            return {"cancelled": False, "detail": "the command named is not running"}
         if cell is None or task is None or not self._stop(cell, task, reason):
             return {"cancelled": False, "detail": "nothing is running on this entity"}
         self.counters["cancels"] += 1

@@ -129,6 +129,11 @@ class CreateRunPayload(BaseModel):
     assistant_id: str | None = Field(default=None, max_length=128)
     input: list[MessageIn] | dict[str, Any] | None = Field(default_factory=dict)
     config: dict[str, Any] | None = None
+    on_disconnect: Literal["cancel", "continue"] = Field(
+        default="cancel", description="What a stream's hang-up does to its run: 'cancel' "
+        "stops it (run_cancelled; the input and the steps committed stay, and a continue "
+        "resumes it), as OpenGPTs does; 'continue' lets it run to its end. POST /runs runs "
+        "in the background either way.")
 
     _roles = field_validator("input", mode="before")(classmethod(
         lambda cls, v: _role_to_type(v)))

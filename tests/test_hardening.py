@@ -60,13 +60,15 @@ def _human(text: str) -> dict:
 
 @pytest.mark.parametrize("after", ["headers", "metadata"])
 def test_a_stream_client_that_hangs_up_leaves_a_durable_run_that_finishes(base, client, after):
+    """on_disconnect "continue": the flaky-network client's choice."""
     me = _user(base)
     aid = me.assistant("chatbot")
     threads = []
     for i in range(12):
         tid = me.thread(aid)
         with me.http.stream("POST", "/runs/stream",
-                            json={"thread_id": tid, "input": [_human(f"hello {i}")]}) as r:
+                            json={"thread_id": tid, "input": [_human(f"hello {i}")],
+                                  "on_disconnect": "continue"}) as r:
             assert r.status_code == 200
             if after == "metadata":
                 lines = r.iter_lines()
@@ -86,6 +88,52 @@ def test_a_stream_client_that_hangs_up_leaves_a_durable_run_that_finishes(base, 
         assert types[-1] == "run_finished", types
         state = me.get(f"/threads/{tid}/state").json()
         assert [m["type"] for m in state["values"]] == ["human", "ai"]
+
+
+@pytest.mark.parametrize("body", [{}, {"on_disconnect": "cancel"}])
+def test_a_stream_client_that_hangs_up_stops_its_run_and_continue_resumes_it(base, client,
+                                                                              body):
+    """The OpenGPTs frontend's Cancel closes the stream: the run stops (the default), keeps its
+    input and committed steps, and its "Click to continue" (input null) resumes it."""
+    me = _user(base)
+    tid = me.thread(me.assistant("chatbot", **SLOW))
+    question = _human("please repeat " + " ".join(f"w{i}" for i in range(200)))
+    with me.http.stream("POST", "/runs/stream",
+                        json={"thread_id": tid, "input": [question], **body}) as r:
+        lines = r.iter_lines()
+        assert next(lines) == "event: metadata"
+        run_id = json.loads(next(lines)[6:])["run_id"]
+        assert next(lines) == ""
+        assert next(lines) == "event: data"  # the answer is streaming
+    types = _wait_types(client, tid, lambda t: t[-1] in ("run_cancelled", "run_finished"))
+    assert types == ["created", "run_started", "messages_written", "run_cancelled"], types
+    cancelled = client.ref("thread", tid).events()[-1]
+    assert cancelled.data["run_id"] == run_id and cancelled.data["reason"] == "cancelled"
+    state = me.get(f"/threads/{tid}/state").json()
+    assert state["values"][0]["content"] == question["content"] and state["next"]
+    # the frontend's "Click to continue"
+    events = [e for e, _ in parse_sse(
+        me.post("/runs/stream", json={"thread_id": tid, "input": None}).content)]
+    assert events[-1] == "end" and "error" not in events, events
+    types = _types(client, tid)
+    assert types[-2:] == ["messages_written", "run_finished"], types
+    values = me.get(f"/threads/{tid}/state").json()["values"]
+    assert [m["type"] for m in values] == ["human", "ai"]
+    assert "w199" in values[-1]["content"]
+
+
+def test_a_hang_up_after_the_run_ended_stops_nothing_else(base, client):
+    """The hang-up's cancel names its run: a later run on the thread is left alone."""
+    me = _user(base)
+    tid = me.thread(me.assistant("chatbot", **SLOW))
+    raw = me.post("/runs/stream", json={"thread_id": tid, "input": [_human("hi")]}).content
+    first_run = parse_sse(raw)[0][1]["run_id"]
+    ref = client.ref("thread", tid)
+    assert me.post("/runs", json={"thread_id": tid, "input": [
+        _human("please repeat " + " ".join(f"w{i}" for i in range(60)))]}).status_code == 200
+    assert ref.cancel(where={"run_id": first_run})["cancelled"] is False
+    types = _wait_types(client, tid, lambda t: t.count("run_finished") == 2, timeout=120)
+    assert "run_cancelled" not in types
 
 
 def test_post_runs_answers_after_the_run_is_in_the_log(base, client):

@@ -1,9 +1,10 @@
 """/runs: start a run in its thread actor, in the background (POST /runs) or streamed as
 server-sent events (POST /runs/stream); the three schema documents; /ingest.
 
-A run lives in the thread's actor, not in the request: POST /runs answers at once, and a
-stream whose client goes away leaves the run going to its end. Either way the thread's log has
-every step and the outcome.
+A run lives in the thread's actor, not in the request: POST /runs answers once the run is
+durable and the run goes on. A stream whose client goes away stops its run (on_disconnect
+"cancel", the default, as OpenGPTs) or leaves it going to its end ("continue"). Either way the
+thread's log has the input, every step committed and the outcome (run_cancelled when stopped).
 
 Stream framing (data events):
 - "list", the current era (OpenGPTs since 2024-04): a JSON array of the messages that are new
@@ -27,6 +28,7 @@ import orjson
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
 from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
@@ -161,10 +163,55 @@ def _error(status: int, message: str) -> ServerSentEvent:
                                              ).decode(), event="error")
 
 
+class _Hangup:
+    """What a stream's hang-up does to its run. Sent once, whichever notices first: the
+    response's background task (a client that went away) or the stream's own cleanup (a
+    request cancelled under it, as Serve does). It names the run, so a signal that arrives
+    after the run ended never stops the thread's next one."""
+
+    _pending: set[asyncio.Task] = set()
+
+    def __init__(self, rt: Runtime, thread_id: str, run_id: str, on_disconnect: str) -> None:
+        self.rt, self.thread_id, self.run_id = rt, thread_id, run_id
+        self.armed = on_disconnect == "cancel"
+
+    def ended(self) -> None:
+        """The run's outcome reached the stream: nothing is left to stop."""
+        self.armed = False
+
+    def fire(self) -> None:
+        if not self.armed:
+            return
+        self.armed = False
+        task = asyncio.get_running_loop().create_task(self._cancel())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _cancel(self) -> None:
+        try:
+            await self.rt.client.ref("thread", self.thread_id).acancel(
+                "cancelled", where={"run_id": self.run_id})
+        except Exception:  # noqa: BLE001 - the host is gone: its recovery closes the run
+            log.warning("run %s: the cancel on hang-up was not delivered", self.run_id,
+                        exc_info=True)
+
+    async def __call__(self) -> None:  # the response's background task
+        self.fire()
+
+
 async def _events(run_id: str, stream: Items, first: tuple[str, Any], framing: str,
-                  request_id: str | None) -> AsyncIterator[ServerSentEvent]:
+                  request_id: str | None, hangup: _Hangup) -> AsyncIterator[ServerSentEvent]:
     """metadata, data events, an error event when something failed, and always end: the
     stream is never cut, whatever goes wrong below it."""
+    try:
+        async for event in _frames(run_id, stream, first, framing, request_id, hangup):
+            yield event
+    finally:
+        hangup.fire()  # a no-op once the run's outcome came through
+
+
+async def _frames(run_id: str, stream: Items, first: tuple[str, Any], framing: str,
+                  request_id: str | None, hangup: _Hangup) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(data=orjson.dumps({"run_id": run_id}).decode(), event="metadata")
     thread: dict[str, dict[str, Any]] = {}  # id -> message, in first-seen order (object framing)
 
@@ -177,6 +224,7 @@ async def _events(run_id: str, stream: Items, first: tuple[str, Any], framing: s
         async with contextlib.aclosing(stream):
             async for what, item in items():
                 if what == "outcome":  # an outcome that failed was raised as ActorError
+                    hangup.ended()
                     continue
                 if "error" in item:
                     yield ServerSentEvent(data=orjson.dumps(item["error"]).decode(),
@@ -188,6 +236,7 @@ async def _events(run_id: str, stream: Items, first: tuple[str, Any], framing: s
                         thread[m["id"]] = m
                     yield _data({"messages": list(thread.values())})
     except ActorError as exc:
+        hangup.ended()
         status = {"not_found": 404, "no_input": 400, "invalid": 422}.get(exc.code, 500)
         yield _error(status, exc.message)
     except (OutcomeUnknown, Unavailable):
@@ -203,8 +252,8 @@ async def _events(run_id: str, stream: Items, first: tuple[str, Any], framing: s
 async def stream_run(body: CreateRunPayload, request: Request, me: Me, rt: Rt
                      ) -> EventSourceResponse:
     """Answers once the run is durably started: the metadata event's run_id is in the log
-    before the first byte, and a client that hangs up at any moment after leaves a run that
-    goes on to its end."""
+    before the first byte. A client that hangs up at any moment after stops the run
+    (on_disconnect "cancel") or leaves it going to its end ("continue"); the input stays."""
     framing = _framing(request, body)
     run_command = await _prepare(body, me, rt)
     run_id = run_command["run_id"]
@@ -216,8 +265,12 @@ async def stream_run(body: CreateRunPayload, request: Request, me: Me, rt: Rt
         # No input to run (a fresh thread, or nothing left to continue): OpenGPTs answers
         # this in the stream, metadata then an error event, and its clients expect that.
         return EventSourceResponse(_refusal(run_id, exc.detail), headers=SSE_HEADERS)
-    return EventSourceResponse(_events(run_id, stream, first, framing, current_request_id()),
-                               headers=SSE_HEADERS, ping=15)
+    hangup = _Hangup(rt, body.thread_id, run_id, body.on_disconnect)
+    if first[0] == "outcome":
+        hangup.ended()
+    return EventSourceResponse(_events(run_id, stream, first, framing, current_request_id(),
+                                       hangup), headers=SSE_HEADERS, ping=15,
+                               background=BackgroundTask(hangup))
 
 
 async def _refusal(run_id: str, message: str) -> AsyncIterator[ServerSentEvent]:
