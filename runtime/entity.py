@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from runtime.events import Event, NewEvent
 
-__all__ = ["Context", "EntityKind", "Fenced", "Outcome", "Rejected", "Unknown"]
+__all__ = ["Context", "EntityKind", "Fenced", "Outcome", "Rejected", "Unknown", "Unreadable"]
 
 State = Any
 Command = Mapping[str, Any]
@@ -21,6 +21,7 @@ Decision = NewEvent | Iterable[NewEvent] | None
 CommandHandler = Callable[[State, Command, "Context"], Decision | Awaitable[Decision]]
 EventHandler = Callable[[State, Any], State]
 RecoveryHandler = Callable[[State], Decision]
+Upcaster = Callable[[Any], Any]
 
 
 class Rejected(Exception):
@@ -40,6 +41,25 @@ class Rejected(Exception):
 
 class Unknown(LookupError):
     """An entity kind that no module registered."""
+
+
+class Unreadable(Exception):
+    """A stored event (or snapshot) this code cannot fold: a type the kind does not know, or a
+    schema version it has no upcaster from. Never skipped: a state folded without it would be
+    wrong without anyone knowing. Names the stream, seq and type so an operator can act."""
+
+    def __init__(self, stream: str, seq: int, type_: str, why: str) -> None:
+        super().__init__(f"{stream} seq {seq}: event {type_!r} {why}")
+        self.stream, self.seq, self.type = stream, seq, type_
+
+    def __reduce__(self):
+        return (_unreadable, (self.stream, self.seq, self.type, str(self)))
+
+
+def _unreadable(stream: str, seq: int, type_: str, message: str) -> Unreadable:
+    exc = Unreadable(stream, seq, type_, "")
+    exc.args = (message,)
+    return exc
 
 
 class Fenced(Exception):
@@ -115,6 +135,12 @@ class EntityKind:
 
     ``to_snapshot``/``from_snapshot`` convert state to and from JSON-able data; the defaults
     suit states that already are plain dicts and lists.
+
+    Events evolve: ``kind.event("x", version=2)`` folds version 2 of x's data, and
+    ``kind.upcaster("x", 1)`` turns version 1 data into version 2 as it is read (pyeventsourcing's
+    upcast methods, Akka's event adapters). The log is never rewritten. ``snapshot_version``
+    names the shape of ``to_snapshot``'s output: a snapshot of another version is upcast by
+    ``kind.snapshot_upcaster(v)`` or, without one, ignored (the state is folded from the log).
     """
 
     def __init__(
@@ -127,6 +153,7 @@ class EntityKind:
         deadline: float | None = None,
         to_snapshot: Callable[[State], Any] | None = None,
         from_snapshot: Callable[[Any], State] | None = None,
+        snapshot_version: int = 1,
     ) -> None:
         if not name or "/" in name:
             raise ValueError("a kind's name is non-empty and has no '/'")
@@ -142,6 +169,10 @@ class EntityKind:
         self._commands: dict[str, CommandHandler] = {}
         self._async_commands: set[str] = set()
         self._events: dict[str, EventHandler] = {}
+        self._versions: dict[str, int] = {}  # event type -> the schema version folded
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}  # (type, from version) -> fn
+        self.snapshot_version = snapshot_version
+        self._snapshot_upcasters: dict[int, Upcaster] = {}
         self._recovery: RecoveryHandler | None = None
 
     def command(self, name: str) -> Callable[[CommandHandler], CommandHandler]:
@@ -153,13 +184,69 @@ class EntityKind:
 
         return register
 
-    def event(self, name: str) -> Callable[[EventHandler], EventHandler]:
+    def event(self, name: str, version: int = 1) -> Callable[[EventHandler], EventHandler]:
+        if not isinstance(version, int) or version < 1:
+            raise ValueError("an event's schema version is an integer >= 1")
+
         def register(fn: EventHandler) -> EventHandler:
             self._events[name] = fn
+            self._versions[name] = version
             return fn
 
         return register
 
+    def upcaster(self, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register fn(data) -> data turning ``name``'s data at ``from_version`` into
+        ``from_version + 1``; a chain of them brings any old event up to date."""
+        def register(fn: Upcaster) -> Upcaster:
+            self._upcasters[(name, from_version)] = fn
+            return fn
+
+        return register
+
+    def snapshot_upcaster(self, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        def register(fn: Upcaster) -> Upcaster:
+            self._snapshot_upcasters[from_version] = fn
+            return fn
+
+        return register
+
+    def event_version(self, name: str) -> int:
+        return self._versions.get(name, 1)
+
+    def upcast(self, event: Event) -> Any:
+        """``event``'s data in the version this kind folds; Unreadable if it cannot be."""
+        if event.type not in self._events:
+            raise Unreadable(event.stream, event.seq, event.type,
+                             f"is not one kind {self.name!r} knows (it folds "
+                             f"{', '.join(sorted(self._events))})")
+        data, version, target = event.data, event.schema_version, self._versions[event.type]
+        while version < target:
+            step = self._upcasters.get((event.type, version))
+            if step is None:
+                raise Unreadable(event.stream, event.seq, event.type,
+                                 f"was written at schema version {version}; kind "
+                                 f"{self.name!r} folds version {target} and has no upcaster "
+                                 f"from {version}")
+            data, version = step(data), version + 1
+        if version > target:
+            raise Unreadable(event.stream, event.seq, event.type,
+                             f"was written at schema version {version}, newer than the "
+                             f"{target} this code folds (an older deployment reading a "
+                             "newer log)")
+        return data
+
+    def state_from_snapshot(self, data: Any, version: int) -> tuple[bool, State]:
+        """(True, state) from a stored snapshot of format ``version``, upcast as needed;
+        (False, None) when no upcaster leads to the current format (fold from the log)."""
+        while version < self.snapshot_version:
+            step = self._snapshot_upcasters.get(version)
+            if step is None:
+                return False, None
+            data, version = step(data), version + 1
+        if version != self.snapshot_version:
+            return False, None
+        return True, self.from_snapshot(data)
     def recovery(self, fn: RecoveryHandler) -> RecoveryHandler:
         """Register what to store when the entity is activated: the events that close work a
         dead or fenced activation left open (a run marked interrupted). It sees the replayed
@@ -199,15 +286,17 @@ class EntityKind:
         return events
 
     def apply(self, state: State, event: Event) -> State:
-        handler = self._events.get(event.type)
-        if handler is None:  # an event type this code no longer knows: keep state, do not crash
-            return state
-        return handler(state, event.data)
+        return self.fold(state, (event,))
 
     def fold(self, state: State, events: Iterable[Event]) -> State:
-        handlers = self._events
+        """Every event folded, each at the version its handler expects; an event this code
+        cannot read raises Unreadable (never skipped)."""
+        handlers, versions = self._events, self._versions
         for event in events:
             handler = handlers.get(event.type)
-            if handler is not None:
-                state = handler(state, event.data)
+            if handler is None or event.schema_version != versions[event.type]:
+                data = self.upcast(event)  # raises Unreadable for a type this kind lacks
+                state = handler(state, data)
+            else:
+                state = handler(state, event.data)  # the hot path: nothing to upcast
         return state

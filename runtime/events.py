@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import orjson
 
-__all__ = ["Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id",
+__all__ = ["Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id", "kind_of",
            "unstorable"]
 
 _OPTS = orjson.OPT_NON_STR_KEYS
@@ -49,6 +49,9 @@ class NewEvent:
     type: str
     data: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] | None = None
+    #: the version of the type's schema the data follows; the host stamps the kind's current
+    #: one at append, so handlers never set it.
+    schema_version: int = 1
 
 
 @dataclass(slots=True)
@@ -57,7 +60,8 @@ class Event:
 
     ``seq`` numbers a stream's events from 1 with no gaps; ``position`` orders every event of
     the store (the global log projections read); ``timestamp`` is seconds since the epoch at
-    commit time, from the appending host's clock.
+    commit time, from the appending host's clock; ``schema_version`` is the version of the
+    type's schema the data was written with (a kind's upcasters bring older ones up to date).
     """
 
     stream: str
@@ -68,6 +72,7 @@ class Event:
     position: int = 0
     idempotency_key: str | None = None
     metadata: Any = None
+    schema_version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class Event:
             "position": self.position,
             "idempotency_key": self.idempotency_key,
             "metadata": self.metadata,
+            "schema_version": self.schema_version,
         }
 
 
@@ -89,6 +95,11 @@ def now() -> float:
 def stream_id(kind: str, entity_id: str) -> str:
     """The stream of one entity. Kinds never contain '/', ids may."""
     return f"{kind}/{entity_id}"
+
+
+def kind_of(stream: str) -> str:
+    """The kind a stream belongs to (stored beside each event, for reads by kind)."""
+    return stream.partition("/")[0]
 
 
 def split_stream_id(stream: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ import collections
 import time
 from typing import Any, AsyncIterator
 
-from runtime.entity import Context, EntityKind, Fenced, Outcome, Rejected, Unknown
+from runtime.entity import Context, EntityKind, Fenced, Outcome, Rejected, Unknown, Unreadable
 from runtime.events import Event, NewEvent, decode, encode, stream_id
 from runtime.metrics import Histogram
 from runtime.registry import get_kind
@@ -34,13 +34,20 @@ async def replay(store: EventStore, kind: EntityKind, stream: str, at_version: i
     """Snapshot + tail: (state, version, snapshot version) at ``at_version`` (newest if None).
     The one fold every reader uses, host or Serve replica, so reads never disagree."""
     snap = await store.load_snapshot(stream, at_version)
-    if snap is not None:
-        state, base = kind.from_snapshot(snap.state), snap.seq
-    else:
+    usable, state = (kind.state_from_snapshot(snap.state, snap.version) if snap is not None
+                     else (False, None))
+    if usable:
+        base = snap.seq
+    else:  # none, or of a format this code cannot read: fold from the log's start
         state, base = kind.initial_state(), 0
     if at_version is not None and at_version <= base:
         return state, base, base
     tail = await store.read(stream, base + 1, at_version)
+    if base == 0 and tail and tail[0].seq != 1:
+        raise Unreadable(stream, tail[0].seq, tail[0].type,
+                         f"is the oldest event left; the events before it were deleted under "
+                         f"a snapshot of format {snap.version if snap else '?'} that kind "
+                         f"{kind.name!r} cannot read (format {kind.snapshot_version})")
     state = kind.fold(state, tail)
     version = tail[-1].seq if tail else base
     return state, version, base
@@ -330,6 +337,9 @@ class EntityTable:
             return ErrorReply("unknown_kind", str(exc))
         except (WrongExpectedVersion, StoreError) as exc:  # activation's recovery failed
             return ErrorReply("unavailable", f"could not activate {kind_name}/{entity_id}: {exc}")
+        except Unreadable as exc:
+            self.counters["unreadable"] += 1
+            return ErrorReply("unreadable", str(exc))
         try:
             return await self._handle(cell, command, idempotency_key, with_state, progress,
                                       deadline)
@@ -459,6 +469,9 @@ class EntityTable:
         # The live fold sees exactly what a replay will: data as it comes back from the codec
         # (tuples become lists, keys become strings), never the handler's own objects. Done
         # before the append, so a value the codec cannot hold is a refusal with nothing stored.
+        kind = cell.kind
+        for ev in decided:  # stored in the version of its schema this code writes
+            ev.schema_version = kind.event_version(ev.type)
         try:
             payloads = [(decode(encode(ev.data)),
                          None if ev.metadata is None else decode(encode(ev.metadata)))
@@ -474,7 +487,7 @@ class EntityTable:
         self.kind_counters[cell.kind.name]["events"] += len(decided)
         events = [
             Event(cell.stream, result.first_seq + i, ev.type, data, result.timestamp,
-                  result.first_position + i, key, metadata)
+                  result.first_position + i, key, metadata, ev.schema_version)
             for i, (ev, (data, metadata)) in enumerate(zip(decided, payloads))
         ]
         cell.state = cell.kind.fold(cell.state, events)
@@ -501,8 +514,9 @@ class EntityTable:
         frozen = decode(encode(cell.kind.to_snapshot(cell.state)))
         version = cell.version
         cell.snap_version = version
-        task = asyncio.create_task(self.store.save_snapshot(cell.stream, version, frozen,
-                                                            keep=cell.kind.keep_snapshots))
+        task = asyncio.create_task(self.store.save_snapshot(
+            cell.stream, version, frozen, keep=cell.kind.keep_snapshots,
+            version=cell.kind.snapshot_version))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         self.counters["snapshots"] += 1
@@ -553,6 +567,8 @@ class EntityTable:
                     cell = await self._loaded_cell(kind_name, entity_id)
                 except (WrongExpectedVersion, StoreError) as exc:
                     return ErrorReply("unavailable", f"could not activate {stream}: {exc}")
+                except Unreadable as exc:
+                    return ErrorReply("unreadable", str(exc))
             if not cell.busy:
                 return cell.version, cell.state
         last = (cell.version if cell is not None and cell.loaded
@@ -560,7 +576,10 @@ class EntityTable:
         if version is not None and version > last:
             return ErrorReply("bad_request",
                               f"version {version} is beyond {stream}'s last version {last}")
-        state, at, _ = await self._replay(kind, stream, version)
+        try:
+            state, at, _ = await self._replay(kind, stream, version)
+        except Unreadable as exc:
+            return ErrorReply("unreadable", str(exc))
         return at, state
 
     async def subscribe(self, kind_name: str, entity_id: str, from_seq: int = 1,

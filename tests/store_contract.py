@@ -255,6 +255,75 @@ class EventStoreContract:
         assert [e.position for e in await store.read_all(1, 2)] == positions[:2]
         assert await store.read_all(positions[-1] + 1, 10) == []
 
+    async def test_global_log_filtered_by_kind_and_type(self, store):
+        await store.append("assistant/a", [NewEvent("created", {"n": 1})], 0)
+        await store.append("counter/c", [ev(1), ev(2)], 0)
+        await store.append("thread/t", [NewEvent("created", {"n": 2}),
+                                        NewEvent("messages_written", {})], 0)
+        await store.append("assistant/a", [NewEvent("deleted", {})], 1)
+        await store.append("assistant-like/x", [NewEvent("created", {})], 0)
+        top = await store.last_position()
+        kinds = await store.read_all(1, 100, kinds=["assistant", "thread"])
+        assert [(e.stream, e.type) for e in kinds] == [
+            ("assistant/a", "created"), ("thread/t", "created"),
+            ("thread/t", "messages_written"), ("assistant/a", "deleted")]
+        both = await store.read_all(1, 100, kinds=["assistant", "thread"],
+                                    types=["created", "deleted"])
+        assert [(e.stream, e.type) for e in both] == [
+            ("assistant/a", "created"), ("thread/t", "created"), ("assistant/a", "deleted")]
+        assert [e.type for e in await store.read_all(1, 100, types=["deleted"])] == ["deleted"]
+        assert await store.read_all(1, 100, kinds=[]) == []
+        # bounded both ways, paged by limit, the full envelope kept
+        upto = await store.read_all(1, 100, to_position=kinds[1].position, kinds=["thread",
+                                                                                  "assistant"])
+        assert [e.position for e in upto] == [e.position for e in kinds[:2]]
+        page = await store.read_all(kinds[1].position, 2, kinds=["assistant", "thread"])
+        assert [e.position for e in page] == [e.position for e in kinds[1:3]]
+        assert page[0].data == {"n": 2} and page[0].seq == 1
+        assert await store.read_all(top + 1, 10, kinds=["thread"]) == []
+        with pytest.raises(ValueError):
+            await store.read_all(1, 10, kinds="thread")
+
+    async def test_streams_of_a_kind_listed_in_pages(self, store):
+        for name in ("thread/b", "thread/a", "thread/c/d", "threads/x", "thread0/y", "t/z",
+                     "assistant/q"):
+            await store.append(name, [ev(1)], 0)
+        await store.append("thread/a", [ev(2)], 1)
+        assert await store.list_streams("thread") == [
+            ("thread/a", 2), ("thread/b", 1), ("thread/c/d", 1)]
+        first = await store.list_streams("thread", limit=2)
+        assert first == [("thread/a", 2), ("thread/b", 1)]
+        assert await store.list_streams("thread", after=first[-1][0]) == [("thread/c/d", 1)]
+        assert await store.list_streams("thread", after="thread/c/d") == []
+        assert await store.list_streams("nothing") == []
+
+    async def test_events_and_snapshots_keep_their_schema_version(self, store):
+        await store.append(S, [NewEvent("e", {"i": 1}), NewEvent("e", {"i": 2},
+                                                                 schema_version=3)], 0)
+        assert [e.schema_version for e in await store.read(S)] == [1, 3]
+        assert [e.schema_version for e in await store.read_all(1, 10)] == [1, 3]
+        await store.save_snapshot(S, 2, {"x": 1}, version=4)
+        assert (await store.load_snapshot(S)).version == 4
+        await store.save_snapshot(S, 3, {"x": 1})
+        assert (await store.load_snapshot(S)).version == 1
+
+    async def test_projection_checkpoints_survive_a_reopen(self, store, reopen):
+        assert await store.load_checkpoint("directory") is None
+        await store.save_checkpoint("directory", 0, {"ignored": True})  # nothing folded yet
+        assert await store.load_checkpoint("directory") is None
+        await store.save_checkpoint("directory", 7, {"rows": [1]})
+        await store.save_checkpoint("directory", 9, {"rows": [1, 2]})
+        await store.save_checkpoint("other", 3, {})
+        other = await reopen()
+        try:
+            cp = await other.load_checkpoint("directory")
+            assert (cp.position, cp.state) == (9, {"rows": [1, 2]})
+            assert (await other.load_checkpoint("other")).position == 3
+            assert await other.list_streams("$projection") == []  # not a stream of the log
+            assert await other.read_all(1, 10) == []
+        finally:
+            await other.close()
+
     # ------------------------------------------------------------ SnapshotStoreSpec
 
     async def test_snapshot_load_latest_and_bounded(self, store):

@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from runtime.events import NewEvent
 from runtime.stores.sqlite import SQLiteEventStore
 from tests.store_contract import EventStoreContract
 
@@ -39,3 +40,34 @@ def test_durability_settings(tmp_path):
     SQLiteEventStore(tmp_path / "e.db")
     conn = sqlite3.connect(tmp_path / "e.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_file_written_before_kinds_and_schema_versions_is_migrated(tmp_path):
+    """A file of the earlier schema (no kind, no version columns) opens, its events are
+    found by kind, and they read as schema version 1."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL,
+            seq INTEGER NOT NULL, type TEXT NOT NULL, data BLOB NOT NULL, ts REAL NOT NULL,
+            idem TEXT, meta BLOB, UNIQUE (stream, seq));
+        CREATE TABLE streams (stream TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE snapshots (stream TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
+            state BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+        INSERT INTO events VALUES (1, 'thread/t', 1, 'created', '{"a": 1}', 1.0, NULL, NULL);
+        INSERT INTO events VALUES (2, 'counter/c', 1, 'added', '{"n": 1}', 1.0, NULL, NULL);
+        INSERT INTO streams VALUES ('thread/t', 1), ('counter/c', 1);
+        INSERT INTO snapshots VALUES ('thread/t', 1, 1.0, '{"s": 1}');
+    """)
+    conn.commit()
+    conn.close()
+    store = SQLiteEventStore(path)
+    try:
+        found = await store.read_all(1, 10, kinds=["thread"])
+        assert [(e.stream, e.data, e.schema_version) for e in found] == [
+            ("thread/t", {"a": 1}, 1)]
+        assert (await store.load_snapshot("thread/t")).version == 1
+        await store.append("thread/t", [NewEvent("updated", {}, schema_version=2)], 1)
+        assert [e.schema_version for e in await store.read("thread/t")] == [1, 2]
+    finally:
+        await store.close()

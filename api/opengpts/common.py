@@ -144,7 +144,8 @@ def refused(exc: Exception) -> NoReturn:
     """An actor's refusal or the runtime's failure as the document's error."""
     if isinstance(exc, ActorError):
         status = {"not_found": 404, "invalid": 422, "exists": 409, "no_input": 400,
-                  "conflict": 409, "unavailable": 503}.get(exc.code, 400)
+                  "conflict": 409, "unavailable": 503,
+                  "unreadable": 500}.get(exc.code, 400)
         raise HTTPException(status, exc.message)
     if isinstance(exc, OutcomeUnknown):
         raise HTTPException(503, "the server handling this thread stopped; whether the "

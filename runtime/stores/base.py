@@ -18,6 +18,7 @@ __all__ = [
     "ANY",
     "AppendResult",
     "EventStore",
+    "Checkpoint",
     "Snapshot",
     "StoreError",
     "WrongExpectedVersion",
@@ -27,6 +28,7 @@ __all__ = [
     "validate_append",
     "validate_range",
     "validate_snapshot_seq",
+    "validate_log_filter",
 ]
 
 #: expected_version that skips the optimistic check (the sequence stays gap-free regardless).
@@ -72,10 +74,19 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """A state folded up to ``seq``; ``version`` is the version of the kind's snapshot format
+    it was written in (a kind that changed its state's shape ignores or upcasts older ones)."""
+
     stream: str
     seq: int
     state: Any
     timestamp: float
+    version: int = 1
+
+
+#: the pseudo-stream a projection's checkpoint is kept under (never an entity's: kinds have no
+#: '$'), as a snapshot whose seq is the global position folded up to.
+CHECKPOINT_PREFIX = "$projection/"
 
 
 def validate_append(stream: str, events: Sequence[NewEvent], expected_version: int) -> None:
@@ -100,13 +111,23 @@ def validate_range(from_seq: int, to_seq: int | None, limit: int | None) -> None
 
 
 def encode_append(stream: str, events: Sequence[NewEvent], expected_version: int
-                  ) -> list[tuple[str, bytes, bytes | None]]:
-    """Validate an append and encode its events as (type, data, metadata) rows. Done on the
-    caller's side by every backend: a payload that cannot be encoded is refused here, before
-    it can take a group commit down with it."""
+                  ) -> list[tuple[str, bytes, bytes | None, int]]:
+    """Validate an append and encode its events as (type, data, metadata, schema version)
+    rows. Done on the caller's side by every backend: a payload that cannot be encoded is
+    refused here, before it can take a group commit down with it."""
     validate_append(stream, events, expected_version)
-    return [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata))
-            for e in events]
+    return [(e.type, encode(e.data), None if e.metadata is None else encode(e.metadata),
+             e.schema_version) for e in events]
+
+
+def validate_log_filter(kinds: Sequence[str] | None, types: Sequence[str] | None,
+                        to_position: int | None) -> None:
+    for name, values in (("kinds", kinds), ("types", types)):
+        if values is not None and (isinstance(values, str) or not all(
+                isinstance(v, str) and v for v in values)):
+            raise ValueError(f"{name} must be a list of non-empty strings")
+    if to_position is not None and (not isinstance(to_position, int) or to_position < 0):
+        raise ValueError("to_position must be an integer >= 0")
 
 
 def validate_snapshot_seq(seq: int) -> None:
@@ -114,17 +135,27 @@ def validate_snapshot_seq(seq: int) -> None:
         raise ValueError("a snapshot's seq must be an integer >= 1")
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A projection's durable progress: the global position it has folded up to, and its
+    state there."""
+
+    name: str
+    position: int
+    state: Any
+
+
 def events_from_rows(stream: str, rows: Iterable[Sequence[Any]]) -> list[Event]:
-    """Rows of (seq, type, data, ts, position, idem, meta), as every backend selects them.
-    One call per page, not per row: this is the replay hot loop."""
-    return [Event(stream, s, t, loads(d), ts, p, k, None if m is None else loads(m))
-            for s, t, d, ts, p, k, m in rows]
+    """Rows of (seq, type, data, ts, position, idem, meta, ver), as every backend selects
+    them. One call per page, not per row: this is the replay hot loop."""
+    return [Event(stream, s, t, loads(d), ts, p, k, None if m is None else loads(m), v)
+            for s, t, d, ts, p, k, m, v in rows]
 
 
 def log_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[Event]:
-    """Rows of (stream, seq, type, data, ts, position, idem, meta): the global log."""
-    return [Event(st, s, t, loads(d), ts, p, k, None if m is None else loads(m))
-            for st, s, t, d, ts, p, k, m in rows]
+    """Rows of (stream, seq, type, data, ts, position, idem, meta, ver): the global log."""
+    return [Event(st, s, t, loads(d), ts, p, k, None if m is None else loads(m), v)
+            for st, s, t, d, ts, p, k, m, v in rows]
 
 
 class EventStore(abc.ABC):
@@ -153,9 +184,20 @@ class EventStore(abc.ABC):
         """The highest sequence number ever appended (kept after deletion); 0 if none."""
 
     @abc.abstractmethod
-    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
-        """The global log: events of every stream with position >= from_position, in commit
-        order. Projections keep the last position they applied as their checkpoint."""
+    async def read_all(self, from_position: int = 1, limit: int = 1000, *,
+                       to_position: int | None = None, kinds: Sequence[str] | None = None,
+                       types: Sequence[str] | None = None) -> list[Event]:
+        """The global log: events with from_position <= position <= to_position, in commit
+        order, at most ``limit``; only those of streams of ``kinds`` and of event ``types``
+        when given (read by an index, so a projection of 1% of the log reads 1% of it).
+        Projections keep the last position they applied as their checkpoint: with a filter,
+        read up to a ``to_position`` taken from last_position() and then stand there."""
+
+    @abc.abstractmethod
+    async def list_streams(self, kind: str, after: str | None = None, limit: int = 1000
+                           ) -> list[tuple[str, int]]:
+        """Streams of ``kind`` as (stream, last version), ordered by name, those after
+        ``after`` (a stream name from the previous page), at most ``limit``."""
 
     @abc.abstractmethod
     async def last_position(self) -> int: ...
@@ -170,9 +212,11 @@ class EventStore(abc.ABC):
         last version is kept: sequence numbers are never reused."""
 
     @abc.abstractmethod
-    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
-        """Store the state folded up to ``seq`` (replacing one at the same seq); with ``keep``,
-        drop all but the newest ``keep`` snapshots of the stream."""
+    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None,
+                            version: int = 1) -> None:
+        """Store the state folded up to ``seq`` (replacing one at the same seq), written in
+        snapshot format ``version``; with ``keep``, drop all but the newest ``keep``
+        snapshots of the stream."""
 
     @abc.abstractmethod
     async def load_snapshot(self, stream: str, max_seq: int | None = None) -> Snapshot | None:
@@ -181,6 +225,18 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
         """Delete the stream's snapshots with seq <= max_seq (all when None)."""
+
+    async def save_checkpoint(self, name: str, position: int, state: Any) -> None:
+        """Keep a projection's progress durably (the newest two), so a restarted reader
+        resumes at ``position`` instead of the start of the log. Several readers of one
+        projection may save: they fold the same log the same way, so any of their
+        checkpoints at a position is the same."""
+        if position >= 1:
+            await self.save_snapshot(CHECKPOINT_PREFIX + name, position, state, keep=2)
+
+    async def load_checkpoint(self, name: str) -> Checkpoint | None:
+        snap = await self.load_snapshot(CHECKPOINT_PREFIX + name)
+        return None if snap is None else Checkpoint(name, snap.seq, snap.state)
 
     @abc.abstractmethod
     async def close(self) -> None: ...

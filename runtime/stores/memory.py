@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from runtime.events import Event, NewEvent, decode, encode
+from runtime.events import Event, NewEvent, decode, encode, kind_of
 from runtime.stores.base import (ANY, AppendResult, EventStore, Snapshot, StoreError,
-                                 WrongExpectedVersion, encode_append, validate_range,
-                                 validate_snapshot_seq)
+                                 WrongExpectedVersion, encode_append, validate_log_filter,
+                                 validate_range, validate_snapshot_seq)
 
 __all__ = ["MemoryEventStore"]
 
-# (seq, type, data bytes, timestamp, position, idempotency key, metadata bytes)
-_Row = tuple[int, str, bytes, float, int, "str | None", "bytes | None"]
+# (seq, type, data bytes, timestamp, position, idempotency key, metadata bytes, version)
+_Row = tuple[int, str, bytes, float, int, "str | None", "bytes | None", int]
 
 
 @dataclass
@@ -31,7 +31,7 @@ class _Database:
     versions: dict[str, int] = field(default_factory=dict)  # kept after deletion
     log: list[tuple[str, _Row]] = field(default_factory=list)  # position - 1 -> row
     keys: dict[tuple[str, str], AppendResult] = field(default_factory=dict)
-    snapshots: dict[str, dict[int, tuple[bytes, float]]] = field(default_factory=dict)
+    snapshots: dict[str, dict[int, tuple[bytes, float, int]]] = field(default_factory=dict)
     deleted: set[tuple[str, int]] = field(default_factory=set)  # gone from the global log too
 
 
@@ -65,9 +65,9 @@ class MemoryEventStore(EventStore):
         now = time.time()
         first_position = len(db.log) + 1
         stored = db.streams.setdefault(stream, [])
-        for i, (etype, data, meta) in enumerate(rows):
+        for i, (etype, data, meta, ver) in enumerate(rows):
             row: _Row = (version + 1 + i, etype, data, now, first_position + i, idempotency_key,
-                         meta)
+                         meta, ver)
             stored.append(row)
             db.log.append((stream, row))
         db.versions[stream] = version + len(rows)
@@ -79,9 +79,9 @@ class MemoryEventStore(EventStore):
 
     @staticmethod
     def _event(stream: str, row: _Row) -> Event:
-        seq, etype, data, ts, position, key, meta = row
+        seq, etype, data, ts, position, key, meta, ver = row
         return Event(stream, seq, etype, decode(data), ts, position, key,
-                     None if meta is None else decode(meta))
+                     None if meta is None else decode(meta), ver)
 
     async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None,
                    limit: int | None = None) -> list[Event]:
@@ -95,16 +95,35 @@ class MemoryEventStore(EventStore):
     async def last_version(self, stream: str) -> int:
         return self._open().versions.get(stream, 0)
 
-    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
+    async def read_all(self, from_position: int = 1, limit: int = 1000, *,
+                       to_position: int | None = None, kinds: Sequence[str] | None = None,
+                       types: Sequence[str] | None = None) -> list[Event]:
+        validate_range(from_position, None, limit)
+        validate_log_filter(kinds, types, to_position)
         db = self._open()
-        out = []
-        for stream, row in db.log[max(0, from_position - 1):]:
+        out: list[Event] = []
+        if limit == 0:
+            return out
+        end = len(db.log) if to_position is None else min(to_position, len(db.log))
+        for stream, row in db.log[max(0, from_position - 1):end]:
             if db.deleted and (stream, row[0]) in db.deleted:
+                continue
+            if kinds is not None and kind_of(stream) not in kinds:
+                continue
+            if types is not None and row[1] not in types:
                 continue
             out.append(self._event(stream, row))
             if len(out) >= limit:
                 break
         return out
+
+    async def list_streams(self, kind: str, after: str | None = None, limit: int = 1000
+                           ) -> list[tuple[str, int]]:
+        validate_range(0, None, limit)
+        db = self._open()
+        names = sorted(s for s in db.versions
+                       if kind_of(s) == kind and "/" in s and (after is None or s > after))
+        return [(s, db.versions[s]) for s in names[:limit]]
 
     async def last_position(self) -> int:
         return len(self._open().log)
@@ -120,11 +139,11 @@ class MemoryEventStore(EventStore):
             db.streams[stream] = [r for r in db.streams[stream] if r[0] > to_seq]
 
     async def save_snapshot(self, stream: str, seq: int, state: Any,
-                            keep: int | None = None) -> None:
+                            keep: int | None = None, version: int = 1) -> None:
         validate_snapshot_seq(seq)
         blob = encode(state)
         snaps = self._open().snapshots.setdefault(stream, {})
-        snaps[seq] = (blob, time.time())
+        snaps[seq] = (blob, time.time(), version)
         if keep is not None:
             for old in sorted(snaps)[:-keep] if keep > 0 else list(snaps):
                 del snaps[old]
@@ -136,8 +155,8 @@ class MemoryEventStore(EventStore):
         if not fitting:
             return None
         seq = max(fitting)
-        blob, ts = snaps[seq]
-        return Snapshot(stream, seq, decode(blob), ts)
+        blob, ts, version = snaps[seq]
+        return Snapshot(stream, seq, decode(blob), ts, version)
 
     async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
         snaps = self._open().snapshots.get(stream, {})

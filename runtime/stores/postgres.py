@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import asyncpg
 from orjson import loads
 
-from runtime.events import Event, NewEvent, encode
+from runtime.events import Event, NewEvent, encode, kind_of
 from runtime.stores.base import (
     ANY,
     MAX_READ_LIMIT,
@@ -33,6 +33,7 @@ from runtime.stores.base import (
     encode_append,
     events_from_rows,
     log_events_from_rows,
+    validate_log_filter,
     validate_range,
     validate_snapshot_seq,
 )
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts       DOUBLE PRECISION NOT NULL,
     idem     TEXT,
     meta     BYTEA,
+    kind     TEXT,
+    ver      INT    NOT NULL DEFAULT 1,
     UNIQUE (stream, seq)
 );
 CREATE TABLE IF NOT EXISTS streams (
@@ -70,6 +73,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq    BIGINT NOT NULL,
     ts     DOUBLE PRECISION NOT NULL,
     state  BYTEA  NOT NULL,
+    ver    INT    NOT NULL DEFAULT 1,
     PRIMARY KEY (stream, seq)
 );
 CREATE TABLE IF NOT EXISTS log_head (
@@ -79,6 +83,33 @@ CREATE TABLE IF NOT EXISTS log_head (
 INSERT INTO log_head VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
 
+#: what later versions added to a database an older version wrote: (table, column, its
+#: declaration, what fills it in). Checked before altering: ALTER TABLE and CREATE INDEX take
+#: their locks even when there is nothing to do, and would deadlock with running appends.
+_COLUMNS = [
+    ("events", "kind", "TEXT", "UPDATE events SET kind = split_part(stream, '/', 1)"),
+    ("events", "ver", "INT NOT NULL DEFAULT 1", None),
+    ("snapshots", "ver", "INT NOT NULL DEFAULT 1", None),
+]
+_INDEXES = {
+    "events_by_kind": "CREATE INDEX events_by_kind ON events (kind, position)",
+    "streams_by_name": 'CREATE INDEX streams_by_name ON streams (stream COLLATE "C")',
+}
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    for table, column, decl, backfill in _COLUMNS:
+        if not await conn.fetchval(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+                " AND table_name = $1 AND column_name = $2", table, column):
+            await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            if backfill:
+                await conn.execute(backfill)
+    for name, ddl in _INDEXES.items():
+        if not await conn.fetchval("SELECT 1 FROM pg_indexes WHERE schemaname = "
+                                   "current_schema() AND indexname = $1", name):
+            await conn.execute(ddl)
+
 _MAX_BATCH = 4_096
 _BIG = 1 << 62
 
@@ -86,8 +117,8 @@ _BIG = 1 << 62
 class _Append:
     __slots__ = ("stream", "rows", "expected", "key", "fut")
 
-    def __init__(self, stream: str, rows: list[tuple[str, bytes, bytes | None]], expected: int,
-                 key: str | None, fut: asyncio.Future) -> None:
+    def __init__(self, stream: str, rows: list[tuple[str, bytes, bytes | None, int]],
+                 expected: int, key: str | None, fut: asyncio.Future) -> None:
         self.stream = stream
         self.rows = rows
         self.expected = expected
@@ -128,6 +159,7 @@ class PostgresEventStore(EventStore):
                     async with conn.transaction():
                         await conn.execute("SELECT pg_advisory_xact_lock(72817001)")
                         await conn.execute(_SCHEMA)
+                        await _migrate(conn)
                 self._queue = asyncio.Queue()
                 self._writer = asyncio.get_running_loop().create_task(self._write_loop())
                 self._pool = pool
@@ -225,14 +257,15 @@ class PostgresEventStore(EventStore):
         last = await conn.fetchval("UPDATE log_head SET last = last + $1 WHERE id = 1 "
                                    "RETURNING last", total)
         pos = last - total + 1
-        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [])
         idem_cols: tuple[list, ...] = ([], [], [], [], [], [], [])
         made: list[AppendResult] = []
         for req, first_seq in accepted:
             first_pos = pos
-            for i, (etype, data, meta) in enumerate(req.rows):
+            kind = kind_of(req.stream)
+            for i, (etype, data, meta, ver) in enumerate(req.rows):
                 for col, value in zip(cols, (pos, req.stream, first_seq + i, etype, data, ts,
-                                             req.key, meta)):
+                                             req.key, meta, kind, ver)):
                     col.append(value)
                 pos += 1
             result = AppendResult(req.stream, first_seq, first_seq + len(req.rows) - 1,
@@ -243,9 +276,10 @@ class PostgresEventStore(EventStore):
                                                   result.last_seq, first_pos, pos - 1, ts)):
                     col.append(value)
         await conn.execute(
-            "INSERT INTO events (position, stream, seq, type, data, ts, idem, meta) "
+            "INSERT INTO events (position, stream, seq, type, data, ts, idem, meta, kind, ver) "
             "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], "
-            "$5::bytea[], $6::float8[], $7::text[], $8::bytea[])", *cols)
+            "$5::bytea[], $6::float8[], $7::text[], $8::bytea[], $9::text[], $10::int[])",
+            *cols)
         changed = sorted({req.stream for req, _ in accepted})
         await conn.execute(
             "UPDATE streams SET version = v.version FROM unnest($1::text[], $2::bigint[]) "
@@ -276,7 +310,7 @@ class PostgresEventStore(EventStore):
         validate_range(from_seq, to_seq, limit)
         pool = await self._ready()
         rows = await pool.fetch(
-            "SELECT seq, type, data, ts, position, idem, meta FROM events WHERE stream = $1 "
+            "SELECT seq, type, data, ts, position, idem, meta, ver FROM events WHERE stream = $1 "
             "AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4",
             stream, max(from_seq, 1), to_seq if to_seq is not None else _BIG,
             limit if limit is not None else MAX_READ_LIMIT)
@@ -286,14 +320,32 @@ class PostgresEventStore(EventStore):
         pool = await self._ready()
         return await pool.fetchval("SELECT version FROM streams WHERE stream = $1", stream) or 0
 
-    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
+    async def read_all(self, from_position: int = 1, limit: int = 1000, *,
+                       to_position: int | None = None, kinds: Sequence[str] | None = None,
+                       types: Sequence[str] | None = None) -> list[Event]:
         validate_range(from_position, None, limit)
+        validate_log_filter(kinds, types, to_position)
         pool = await self._ready()
         rows = await pool.fetch(
-            "SELECT stream, seq, type, data, ts, position, idem, meta FROM events "
-            "WHERE position >= $1 ORDER BY position LIMIT $2",
-            from_position, min(limit, MAX_READ_LIMIT))
+            "SELECT stream, seq, type, data, ts, position, idem, meta, ver FROM events "
+            "WHERE position >= $1 AND position <= $2 AND ($3::text[] IS NULL OR kind = ANY($3))"
+            " AND ($4::text[] IS NULL OR type = ANY($4)) ORDER BY position LIMIT $5",
+            from_position, to_position if to_position is not None else _BIG,
+            None if kinds is None else list(kinds), None if types is None else list(types),
+            min(limit, MAX_READ_LIMIT))
         return log_events_from_rows(rows)
+
+    async def list_streams(self, kind: str, after: str | None = None, limit: int = 1000
+                           ) -> list[tuple[str, int]]:
+        validate_range(0, None, limit)
+        pool = await self._ready()
+        lo = after if after is not None and after > f"{kind}/" else f"{kind}/"
+        # COLLATE "C": a kind's streams are the byte range from "kind/" up to "kind0"
+        rows = await pool.fetch(
+            'SELECT stream, version FROM streams WHERE stream COLLATE "C" > $1 '
+            'AND stream COLLATE "C" < $2 ORDER BY stream COLLATE "C" LIMIT $3',
+            lo, f"{kind}0", min(limit, MAX_READ_LIMIT))
+        return [(r["stream"], r["version"]) for r in rows]
 
     async def last_position(self) -> int:
         pool = await self._ready()
@@ -310,15 +362,17 @@ class PostgresEventStore(EventStore):
         pool = await self._ready()
         await pool.execute("DELETE FROM events WHERE stream = $1 AND seq <= $2", stream, to_seq)
 
-    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
+    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None,
+                            version: int = 1) -> None:
         validate_snapshot_seq(seq)
         blob = encode(state)
         pool = await self._ready()
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO snapshots (stream, seq, ts, state) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (stream, seq) DO UPDATE SET ts = excluded.ts, state = excluded.state",
-                stream, seq, time.time(), blob)
+                "INSERT INTO snapshots (stream, seq, ts, state, ver) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (stream, seq) DO UPDATE SET ts = excluded.ts, "
+                "state = excluded.state, ver = excluded.ver", stream, seq, time.time(), blob,
+                version)
             if keep is not None:
                 await conn.execute(
                     "DELETE FROM snapshots WHERE stream = $1 AND seq NOT IN (SELECT seq FROM "
@@ -327,10 +381,10 @@ class PostgresEventStore(EventStore):
     async def load_snapshot(self, stream: str, max_seq: int | None = None) -> Snapshot | None:
         pool = await self._ready()
         row = await pool.fetchrow(
-            "SELECT seq, ts, state FROM snapshots WHERE stream = $1 AND seq <= $2 "
+            "SELECT seq, ts, state, ver FROM snapshots WHERE stream = $1 AND seq <= $2 "
             "ORDER BY seq DESC LIMIT 1", stream, max_seq if max_seq is not None else _BIG)
         return None if row is None else Snapshot(stream, row["seq"], loads(row["state"]),
-                                                 row["ts"])
+                                                 row["ts"], row["ver"])
 
     async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
         pool = await self._ready()

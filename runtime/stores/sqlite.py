@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from runtime.events import Event, NewEvent, decode, encode
+from runtime.events import Event, NewEvent, decode, encode, kind_of
 from runtime.stores.base import (
     ANY,
     MAX_READ_LIMIT,
@@ -35,6 +35,7 @@ from runtime.stores.base import (
     encode_append,
     events_from_rows,
     log_events_from_rows,
+    validate_log_filter,
     validate_range,
     validate_snapshot_seq,
 )
@@ -51,6 +52,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts        REAL    NOT NULL,
     idem      TEXT,
     meta      BLOB,
+    kind      TEXT,
+    ver       INTEGER NOT NULL DEFAULT 1,
     UNIQUE (stream, seq)
 );
 CREATE TABLE IF NOT EXISTS streams (
@@ -72,16 +75,44 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq    INTEGER NOT NULL,
     ts     REAL    NOT NULL,
     state  BLOB    NOT NULL,
+    ver    INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (stream, seq)
 ) WITHOUT ROWID;
 """
+
+#: columns later versions added, with what fills them in a file an older version wrote
+_MIGRATIONS = [
+    ("events", "kind", "TEXT", "UPDATE events SET kind = CASE WHEN instr(stream, '/') > 0 "
+                               "THEN substr(stream, 1, instr(stream, '/') - 1) ELSE stream END"),
+    ("events", "ver", "INTEGER NOT NULL DEFAULT 1", None),
+    ("snapshots", "ver", "INTEGER NOT NULL DEFAULT 1", None),
+]
+_INDEXES = "CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, position);"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older version up to this schema, in one transaction (several
+    processes may open it at once: the first migrates, the others find it done)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, decl, backfill in _MIGRATIONS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                if backfill:
+                    conn.execute(backfill)
+        conn.execute(_INDEXES)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 _READ_PAGE = 5_000
 _MAX_BATCH = 4_096
 _VERSION_CACHE_MAX = 200_000
 
 _SELECT_EVENTS = (
-    "SELECT seq, type, data, ts, position, idem, meta FROM events "
+    "SELECT seq, type, data, ts, position, idem, meta, ver FROM events "
     "WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
 
@@ -104,6 +135,7 @@ def _connect(path: str, schema: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA wal_autocheckpoint=8000")
             if schema:
                 conn.executescript(_SCHEMA)
+                _migrate(conn)
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
@@ -116,10 +148,11 @@ def _connect(path: str, schema: bool = False) -> sqlite3.Connection:
 class _Append:
     __slots__ = ("stream", "rows", "expected", "key", "loop", "fut")
 
-    def __init__(self, stream: str, rows: list[tuple[str, bytes, bytes | None]], expected: int,
+    def __init__(self, stream: str, rows: list[tuple[str, bytes, bytes | None, int]],
+                 expected: int,
                  key: str | None) -> None:
         self.stream = stream
-        self.rows = rows  # (type, encoded data, encoded metadata)
+        self.rows = rows  # (type, encoded data, encoded metadata, schema version)
         self.expected = expected
         self.key = key
 
@@ -242,9 +275,11 @@ class SQLiteEventStore(EventStore):
                 first_seq = current + 1
                 first_pos = pos
                 seq = current
-                for etype, data, meta in req.rows:
+                kind = kind_of(stream)
+                for etype, data, meta, ver in req.rows:
                     seq += 1
-                    event_rows.append((pos, stream, seq, etype, data, ts, req.key, meta))
+                    event_rows.append((pos, stream, seq, etype, data, ts, req.key, meta, kind,
+                                       ver))
                     pos += 1
                 versions[stream] = seq
                 stream_rows[stream] = seq
@@ -256,7 +291,8 @@ class SQLiteEventStore(EventStore):
                 results.append(result)
             if event_rows:
                 cur.executemany("INSERT INTO events (position, stream, seq, type, data, ts, idem, "
-                                "meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
+                                "meta, kind, ver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                event_rows)
                 cur.executemany("INSERT INTO streams (stream, version) VALUES (?, ?) ON CONFLICT"
                                 "(stream) DO UPDATE SET version = excluded.version",
                                 list(stream_rows.items()))
@@ -333,13 +369,34 @@ class SQLiteEventStore(EventStore):
                                      (stream,)).fetchone()
         return row[0] if row else 0
 
-    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[Event]:
+    async def read_all(self, from_position: int = 1, limit: int = 1000, *,
+                       to_position: int | None = None, kinds: Sequence[str] | None = None,
+                       types: Sequence[str] | None = None) -> list[Event]:
         validate_range(from_position, None, limit)
+        validate_log_filter(kinds, types, to_position)
+        where, args = ["position >= ?", "position <= ?"], [
+            from_position, to_position if to_position is not None else (1 << 62)]
+        for column, values in (("kind", kinds), ("type", types)):
+            if values is not None:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})" if values
+                             else "0")
+                args += values
+        args.append(min(limit, MAX_READ_LIMIT))
+        with _gc_paused(limit >= 256):
+            rows = self._reader().execute(
+                "SELECT stream, seq, type, data, ts, position, idem, meta, ver FROM events "
+                f"WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", args).fetchall()
+            return log_events_from_rows(rows)
+
+    async def list_streams(self, kind: str, after: str | None = None, limit: int = 1000
+                           ) -> list[tuple[str, int]]:
+        validate_range(0, None, limit)
+        # a kind's streams are the names from "kind/" up to (not including) "kind0"
+        lo = after if after is not None and after > f"{kind}/" else f"{kind}/"
         rows = self._reader().execute(
-            "SELECT stream, seq, type, data, ts, position, idem, meta FROM events "
-            "WHERE position >= ? ORDER BY position LIMIT ?",
-            (from_position, min(limit, MAX_READ_LIMIT))).fetchall()
-        return log_events_from_rows(rows)
+            "SELECT stream, version FROM streams WHERE stream > ? AND stream < ? "
+            "ORDER BY stream LIMIT ?", (lo, f"{kind}0", min(limit, MAX_READ_LIMIT))).fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     async def last_position(self) -> int:
         row = self._reader().execute("SELECT max(position) FROM events").fetchone()
@@ -356,14 +413,15 @@ class SQLiteEventStore(EventStore):
 
         await self._write(op)
 
-    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None) -> None:
+    async def save_snapshot(self, stream: str, seq: int, state: Any, keep: int | None = None,
+                            version: int = 1) -> None:
         validate_snapshot_seq(seq)
         blob = encode(state)
         ts = time.time()
 
         def op(cur: sqlite3.Cursor) -> None:
-            cur.execute("INSERT OR REPLACE INTO snapshots (stream, seq, ts, state) "
-                        "VALUES (?, ?, ?, ?)", (stream, seq, ts, blob))
+            cur.execute("INSERT OR REPLACE INTO snapshots (stream, seq, ts, state, ver) "
+                        "VALUES (?, ?, ?, ?, ?)", (stream, seq, ts, blob, version))
             if keep is not None:
                 cur.execute("DELETE FROM snapshots WHERE stream = ? AND seq NOT IN (SELECT seq "
                             "FROM snapshots WHERE stream = ? ORDER BY seq DESC LIMIT ?)",
@@ -373,12 +431,12 @@ class SQLiteEventStore(EventStore):
 
     async def load_snapshot(self, stream: str, max_seq: int | None = None) -> Snapshot | None:
         row = self._reader().execute(
-            "SELECT seq, ts, state FROM snapshots WHERE stream = ? AND seq <= ? "
+            "SELECT seq, ts, state, ver FROM snapshots WHERE stream = ? AND seq <= ? "
             "ORDER BY seq DESC LIMIT 1",
             (stream, max_seq if max_seq is not None else (1 << 62))).fetchone()
         if row is None:
             return None
-        return Snapshot(stream, row[0], decode(row[2]), row[1])
+        return Snapshot(stream, row[0], decode(row[2]), row[1], row[3])
 
     async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
         hi = max_seq if max_seq is not None else (1 << 62)
