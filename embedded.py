@@ -93,7 +93,7 @@ def main() -> None:
         from api import http_server
         from api.runtime import Runtime, install
 
-        install(Runtime.start(settings))
+        install(Runtime.start(serve_app.families.settings_for(settings, serve_app.FAMILIES)))
         http_server.serve_until_signalled(serve_app.api, host, port, announce)
         _stop_within(5.0) if address == "local" else ray.shutdown()
         return

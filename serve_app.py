@@ -1,4 +1,5 @@
-"""The Ray Serve application: one FastAPI ingress composing a router per API family.
+"""The Ray Serve application: one FastAPI ingress composing the configured API families
+(api/families.py: ACTORLOG_FAMILIES, all by default) beside the platform's own routes.
 
     serve run serve_app:app            # Ray Serve's own way (port 8000)
     python embedded.py                 # the embedded service (embedded.py), prints the URL
@@ -29,19 +30,19 @@ from typing import Any  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from ray import serve  # noqa: E402
 
-from api import http_server, log_api, metrics, opengpts  # noqa: E402
+from api import families, http_server, log_api, metrics  # noqa: E402
 from api.edge import EdgeMiddleware, detail_responses  # noqa: E402
 from api.runtime import Runtime, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 from schemas.log_api import Health  # noqa: E402
 
+FAMILIES = families.configured()
+
 api = FastAPI(title="actorlog", version="0.1.0")
 api.add_middleware(EdgeMiddleware)
-api.include_router(log_api.router)
-api.include_router(log_api.info_router)
-api.include_router(log_api.tail_router)
-api.include_router(metrics.router)
-api.include_router(opengpts.router)
+for _router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
+                *(r for family in FAMILIES for r in family.routers)):
+    api.include_router(_router)
 
 
 @api.get("/health", response_model=Health, responses=detail_responses())
@@ -59,7 +60,7 @@ class _Ingress:
         base = Settings.from_env()
         if settings:
             base = Settings.from_dict({**base.to_dict(), **settings})
-        install(Runtime.start(base))
+        install(Runtime.start(families.settings_for(base, FAMILIES)))
         http_bind = http_bind or os.environ.get("ACTORLOG_REPLICA_HTTP") or None
         if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
             host, _, port = http_bind.rpartition(":")

@@ -181,5 +181,6 @@ async def runtime_info(rt: Annotated[Runtime, Depends(get_runtime)]) -> RuntimeI
         node=ray.get_runtime_context().get_node_id(), pid=os.getpid(),
         store=rt.settings.resolved_store_url.split("://", 1)[0],
         hosts=[HostInfo(name=host_name(s["index"]), node=s["node"], pid=s["pid"],
-                        resident=s["resident"], model_calls=s.get("model_calls") or {})
+                        resident=s["resident"],
+                        model_calls=(s.get("services") or {}).get("models") or {})
                for s in stats])

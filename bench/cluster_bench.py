@@ -101,6 +101,7 @@ def one_shape(store: str, nodes: int, dsn: str, quick: bool) -> dict[str, Any]:
     import ray
     from ray.cluster_utils import Cluster
 
+    from api.families import settings_for
     from runtime.client import connect
     from runtime.config import Settings
 
@@ -111,9 +112,10 @@ def one_shape(store: str, nodes: int, dsn: str, quick: bool) -> dict[str, Any]:
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, namespace="bench-cluster", log_to_driver=False)
     try:
-        settings = Settings(namespace="bench-cluster", hosts=HOSTS_PER_NODE * nodes,
-                            data_dir=scratch_dir(), rebalance_seconds=0,
-                            store_url=dsn if store == "postgres" else "")
+        settings = settings_for(Settings(namespace="bench-cluster",
+                                         hosts=HOSTS_PER_NODE * nodes, data_dir=scratch_dir(),
+                                         rebalance_seconds=0,
+                                         store_url=dsn if store == "postgres" else ""))
         client = connect(settings)
         stats = client.stats()
         host_pids = [s["pid"] for s in stats]

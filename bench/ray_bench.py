@@ -8,6 +8,7 @@ import ray
 
 from bench.common import percentiles, report, scratch_dir
 from runtime.client import connect
+from api.families import settings_for
 from runtime.config import Settings
 
 
@@ -25,7 +26,8 @@ def run(quick: bool = False) -> None:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              namespace="actorlog-bench")
     try:
-        client = connect(Settings(data_dir=scratch_dir(), namespace="actorlog-bench", hosts=1))
+        client = connect(settings_for(Settings(data_dir=scratch_dir(),
+                                               namespace="actorlog-bench", hosts=1)))
         host = next(iter(client.hosts.values()))
         ref = client.ref("counter", "hot")
         ref.ask({"type": "add", "amount": 1})

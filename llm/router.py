@@ -40,6 +40,10 @@ def parse_models_config(raw: str) -> dict[str, Any]:
 
 
 class ModelRouter:
+    def stats(self) -> dict[str, int]:
+        """The model-call gate's queue (limit, running, waiting), for /v1/runtime."""
+        return self.gate.stats() if self.gate is not None else {}
+
     def __init__(self, config: dict[str, Any] | None = None, gate: ModelGate | None = None
                  ) -> None:
         config = config or {}

@@ -104,11 +104,7 @@ class ActorHost:
         return {"index": self.index, "pid": os.getpid(),
                 "node": ray.get_runtime_context().get_node_id(), "resident": self.table.resident,
                 "subscribers": self.table.subscribers, **self.table.counters,
-                "model_calls": self._model_calls()}
-
-    def _model_calls(self) -> dict[str, int]:
-        gate = getattr(getattr(self.table.services, "models", None), "gate", None)
-        return gate.stats() if gate is not None else {}
+                "services": self.table.services.stats()}
 
     async def metrics(self) -> dict[str, Any]:
         return {"index": self.index, **self.table.metrics()}

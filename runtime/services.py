@@ -1,31 +1,56 @@
-"""What a host lends its entities' command handlers (Context.services): the model port, and
-read-only views of other entities (a thread reads its assistant's documents). Reads only: an
-entity writes nothing but its own stream."""
+"""What a host lends its entities' command handlers (Context.services): the services the
+application names (Settings.services: "module:function" factories, each returning
+{name: service}), and read-only views of other entities (a thread reads its assistant's
+documents). Reads only: an entity writes nothing but its own stream. The runtime imports no
+service itself; the application says which exist.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import Any, Callable
 
-from llm.port import ModelGate
-from llm.router import ModelRouter, parse_models_config
 from runtime.config import Settings
 from runtime.events import stream_id
 from runtime.host import replay
 from runtime.registry import get_kind
 from runtime.stores.base import EventStore
 
-__all__ = ["Services"]
+__all__ = ["Services", "load_factory"]
+
+Factory = Callable[[Settings, EventStore], dict[str, Any]]
+
+
+def load_factory(path: str) -> Factory:
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"a service factory is 'module:function', not {path!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 class Services:
-    def __init__(self, store: EventStore, models: ModelRouter) -> None:
+    def __init__(self, store: EventStore, **named: Any) -> None:
         self.store = store
-        self.models = models
+        self.named = named
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["named"][name]
+        except KeyError:
+            raise AttributeError(f"no service {name!r} is configured (Settings.services "
+                                 "names the factories)") from None
 
     @classmethod
     def from_settings(cls, settings: Settings, store: EventStore) -> "Services":
-        return cls(store, ModelRouter(parse_models_config(settings.models),
-                                      ModelGate(settings.model_calls_per_host())))
+        named: dict[str, Any] = {}
+        for path in settings.services:
+            named.update(load_factory(path)(settings, store))
+        return cls(store, **named)
+
+    def stats(self) -> dict[str, Any]:
+        """Each service's own figures, for /v1/runtime (those that keep any)."""
+        return {name: svc.stats() for name, svc in self.named.items()
+                if callable(getattr(svc, "stats", None))}
 
     async def read_state(self, kind: str, entity_id: str) -> Any:
         """Another entity's current state, replayed from the store (it may be a few events

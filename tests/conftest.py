@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import uuid
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import pytest
 
@@ -96,15 +96,14 @@ def pg_dsn(pg_server):
 def make_client(ray_session, tmp_path):
     """make_client(**settings) -> a connected Client on fresh hosts and a fresh store."""
     from runtime.client import connect
-    from runtime.config import Settings
 
     made = []
 
     def _make(**overrides):
         # One node here: no placement supervisor (tests/test_multinode.py runs it).
         overrides.setdefault("rebalance_seconds", 0)
-        settings = Settings(data_dir=str(tmp_path / "data"),
-                            namespace=f"t-{uuid.uuid4().hex[:12]}", **overrides)
+        settings = app_settings(data_dir=str(tmp_path / "data"),
+                                namespace=f"t-{uuid.uuid4().hex[:12]}", **overrides)
         client = connect(settings)
         made.append(client)
         return client
@@ -195,10 +194,9 @@ def service(ray_session, tmp_path_factory):
 
     import serve_app
     from runtime.client import connect
-    from runtime.config import Settings
 
-    settings = Settings(data_dir=str(tmp_path_factory.mktemp("svc")),
-                        namespace=f"svc-{uuid.uuid4().hex[:10]}")
+    settings = app_settings(data_dir=str(tmp_path_factory.mktemp("svc")),
+                            namespace=f"svc-{uuid.uuid4().hex[:10]}")
     serve_port, replica_port = free_port(), free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
     serve.run(serve_app.Ingress.bind(settings.to_dict(), f"127.0.0.1:{replica_port}"),
@@ -213,6 +211,21 @@ def service(ray_session, tmp_path_factory):
     kill_hosts(client)
 
 
+def app_settings(**overrides: Any) -> Any:
+    """Settings as the service composes them (every family's kinds and services), for tests
+    that start hosts; ``models``, ``model_calls`` and ``model_calls_total`` set the model
+    port's ACTORLOG_* options."""
+    from api.families import settings_for
+    from runtime.config import Settings
+
+    options = dict(overrides.pop("options", {}))
+    for key, var in (("models", "ACTORLOG_MODELS"), ("model_calls", "ACTORLOG_MODEL_CALLS"),
+                     ("model_calls_total", "ACTORLOG_MODEL_CALLS_TOTAL")):
+        if key in overrides:
+            options[var] = str(overrides.pop(key))
+    return settings_for(Settings(options=options, **overrides))
+
+
 def start_inprocess_server(ray_session, data_dir: str, **overrides):
     """The service's FastAPI app served by uvicorn from a thread of the test process, over
     real hosts (their settings, say a model configuration, are the test's). Returns
@@ -221,11 +234,10 @@ def start_inprocess_server(ray_session, data_dir: str, **overrides):
     import serve_app
     from api import http_server
     from api.runtime import Runtime, install
-    from runtime.config import Settings
 
     overrides.setdefault("rebalance_seconds", 0)
-    settings = Settings(data_dir=data_dir, namespace=f"ip-{uuid.uuid4().hex[:10]}",
-                        **overrides)
+    settings = app_settings(data_dir=data_dir, namespace=f"ip-{uuid.uuid4().hex[:10]}",
+                            **overrides)
     runtime = Runtime.start(settings)
     install(runtime)
     port = free_port()

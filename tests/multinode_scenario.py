@@ -30,6 +30,7 @@ import yaml  # noqa: E402
 from ray import serve  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from api.families import settings_for  # noqa: E402
 from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 from runtime.placement import alive_nodes, host_name  # noqa: E402
@@ -84,8 +85,8 @@ def host_nodes(client: Any) -> dict[str, str]:
 
 
 def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) -> None:
-    settings = Settings(namespace=namespace, hosts=6, store_url=dsn,
-                        data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0)
+    settings = settings_for(Settings(namespace=namespace, hosts=6, store_url=dsn,
+                                     data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0))
     client = connect(settings, retry_seconds=60)
     nodes = alive_nodes()
     facts["nodes"] = nodes

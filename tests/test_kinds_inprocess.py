@@ -26,7 +26,7 @@ def _table(gate: ModelGate | None = None) -> EntityTable:
     store = MemoryEventStore(f"kinds-{uuid.uuid4().hex}")
     models = ModelRouter({"providers": {"slow": {"type": "builtin", "delay": 0.01}},
                           "aliases": {"slow": "slow"}}, gate)
-    return EntityTable(store, services=Services(store, models))
+    return EntityTable(store, services=Services(store, models=models))
 
 
 async def _thread(table: EntityTable, tid: str, assistant_id: str | None = None) -> None:

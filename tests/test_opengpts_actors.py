@@ -15,7 +15,7 @@ from runtime.stores import open_store
 def test_thread_refuses_unknown_message_types_and_strangers(tmp_path):
     async def main() -> None:
         store = open_store("sqlite://" + str(tmp_path / "e.db"))
-        table = EntityTable(store, services=Services(store, ModelRouter()))
+        table = EntityTable(store, services=Services(store, models=ModelRouter()))
         put = {"type": "put", "user_id": "u", "assistant_id": "a", "name": "t",
                "metadata": None, "at": "now"}
         assert not isinstance(await table.ask("thread", "t1", put), ErrorReply)

@@ -359,13 +359,15 @@ def test_post_runs_answers_at_once_and_the_run_goes_on(base):
     assert done["next"] == []
 
 
-def test_a_stream_whose_client_leaves_runs_to_its_end(base):
+def test_a_stream_whose_client_leaves_runs_to_its_end_with_on_disconnect_continue(base):
+    """(Without it the run stops, as OpenGPTs': tests/test_hardening.py.)"""
     u = _user(base)
     aid = u.assistant("chatbot", **{"type==chatbot/llm_type": "GPT 4 Turbo"})
     tid = u.thread(aid)
     seen = 0
     with u.http.stream("POST", "/runs/stream", json={"thread_id": tid, "input": [
-            {"content": "tell me about boats", "type": "human"}]}) as r:
+            {"content": "tell me about boats", "type": "human"}],
+            "on_disconnect": "continue"}) as r:
         for line in r.iter_lines():
             seen += line.startswith("data: [")
             if seen == 3:

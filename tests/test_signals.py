@@ -234,9 +234,15 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
 
 
 def test_the_total_model_call_limit_is_shared_among_hosts():
+    from llm.service import calls_per_host
     from runtime.config import Settings
 
-    assert Settings(hosts=4, model_calls=16).model_calls_per_host() == 16
-    assert Settings(hosts=4, model_calls=16, model_calls_total=20).model_calls_per_host() == 5
-    assert Settings(hosts=4, model_calls=2, model_calls_total=100).model_calls_per_host() == 2
-    assert Settings(hosts=8, model_calls=2, model_calls_total=3).model_calls_per_host() == 1
+    def share(hosts: int, calls: int, total: int = 0) -> int:
+        return calls_per_host(Settings(hosts=hosts, options={
+            "ACTORLOG_MODEL_CALLS": str(calls), "ACTORLOG_MODEL_CALLS_TOTAL": str(total)}))
+
+    assert share(4, 16) == 16
+    assert share(4, 16, 20) == 5
+    assert share(4, 2, 100) == 2
+    assert share(8, 2, 3) == 1
+    assert calls_per_host(Settings()) == 16

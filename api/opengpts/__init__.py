@@ -3,7 +3,9 @@
 from fastapi import APIRouter
 
 from api.edge import EdgeRoute, detail_responses
+from api.family import Family
 from api.opengpts import assistants, runs, threads
+from llm.service import MODEL_PORT
 
 router = APIRouter(route_class=EdgeRoute, responses=detail_responses())
 router.include_router(assistants.router)
@@ -15,3 +17,7 @@ router.include_router(runs.ingest_router)
 @router.get("/ok", tags=["opengpts"])
 async def ok() -> dict[str, bool]:
     return {"ok": True}
+
+
+FAMILY = Family("opengpts", (router,), kind_modules=("actors.assistant", "actors.thread"),
+                services=(MODEL_PORT,))

@@ -1,0 +1,55 @@
+"""The API families this service can serve, and the composition of the configured ones
+(ACTORLOG_FAMILIES, a comma-separated list; all of them by default).
+
+The platform's own routes (/health, the log API, /v1/runtime, /metrics) and its demo kind
+(counter) are always served. Adding a family is one entry in KNOWN: see README, "Adding an API
+family".
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from api.family import Family
+from runtime.config import Settings
+
+__all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "configured", "settings_for"]
+
+#: name -> "module:attribute" of its Family, imported only when the family is served
+KNOWN: dict[str, str] = {
+    "opengpts": "api.opengpts:FAMILY",
+}
+
+#: the platform's own kinds, served with any families
+PLATFORM_KINDS = ("actors.counter",)
+
+
+def configured(names: str | None = None) -> list[Family]:
+    """The families named (by default ACTORLOG_FAMILIES, else all), in KNOWN's order."""
+    raw = names if names is not None else os.environ.get("ACTORLOG_FAMILIES", "")
+    chosen = [n.strip() for n in raw.split(",") if n.strip()] or list(KNOWN)
+    unknown = [n for n in chosen if n not in KNOWN]
+    if unknown:
+        raise ValueError(f"unknown API families {unknown}; this service has "
+                         f"{', '.join(KNOWN)}")
+    out = []
+    for name in KNOWN:
+        if name in chosen:
+            module, _, attr = KNOWN[name].partition(":")
+            out.append(getattr(importlib.import_module(module), attr))
+    return out
+
+
+def settings_for(settings: Settings, families: list[Family] | None = None) -> Settings:
+    """``settings`` with what the families need every host to load."""
+    families = configured() if families is None else families
+    kinds = tuple(m for f in families for m in f.kind_modules)
+    services = tuple(s for f in families for s in f.services)
+    return settings.with_parts(PLATFORM_KINDS + kinds, services)
+
+
+def app_settings(**overrides: object) -> Settings:
+    """The environment's settings with the configured families' kinds and services: what a
+    Python program that drives entities directly passes to runtime.client.connect."""
+    return settings_for(Settings.from_env(**overrides))

@@ -1,0 +1,23 @@
+"""What an API family declares, so the application can compose it: its routers, the modules
+of the entity kinds it drives, and the services its kinds' handlers use. The runtime never sees
+this: the application turns the composed families into Settings (kind modules, service
+factories) for every host and replica, and their routers into one FastAPI app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+__all__ = ["Family"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    routers: tuple[APIRouter, ...]
+    #: modules that register the family's entity kinds (imported by every host)
+    kind_modules: tuple[str, ...] = ()
+    #: "module:function" factories of services its kinds use (see runtime/services.py)
+    services: tuple[str, ...] = ()
