@@ -17,7 +17,7 @@ Commands
                     assistant being run (else the thread's) only while the caller may see
                     it. Progress: {"messages": [...]} (the whole thread first, then new
                     or changed messages, tokens accumulated under the
-                    message's id) and {"error": {...}} when the run fails. Stopped by a
+                    message's id) and {"error": {"code", "message"}} when the run fails. Stopped by a
                     cancel or its deadline: run_cancelled {"reason"}, resumable.
   ingest         {"user_id", "source", "chunks", "at"} -> documents_ingested
   feedback       {"user_id", "run_id", "key", "score", "value", "comment", "at"}
@@ -184,7 +184,7 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         raise  # another activation owns the thread now: stop, write nothing more
     except Exception as exc:  # the run failed; the log says so and the thread stays usable
         message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-        ctx.emit({"error": {"status_code": 500, "message": message}})
+        ctx.emit({"error": {"code": "model_failed", "message": message}})
         return NewEvent("run_finished", {"run_id": run_id, "outcome": "failed",
                                          "error": message})
     return NewEvent("run_finished", {"run_id": run_id,

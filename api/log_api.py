@@ -7,7 +7,6 @@ when one is configured, else loopback clients only."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from typing import Annotated
@@ -15,11 +14,11 @@ from typing import Annotated
 import ray
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from fastapi.responses import ORJSONResponse
-from fastapi.websockets import WebSocketDisconnect
 
 from api.edge import detail_responses
 from api.operator import OperatorRoute, operator_refusal
 from api.runtime import Runtime, current, get_runtime
+from api.ws import TOO_SLOW, WebSocketSession
 from runtime.entity import EntityKind, Unknown
 from runtime.events import Event, stream_id
 from runtime.host import replay
@@ -35,7 +34,7 @@ tail_router = APIRouter(prefix="/v1/actors", tags=["log"])  # checks the operato
 #: seconds a tail may leave a frame unread (its socket buffers full) before it is closed with
 #: TAIL_TOO_SLOW; it can reconnect with ?from= the sequence number in the close reason.
 TAIL_SEND_SECONDS = 10.0
-TAIL_TOO_SLOW = 1013  # "try again later"
+TAIL_TOO_SLOW = TOO_SLOW  # 1013, "try again later"
 
 MAX_PAGE = 10_000
 KindName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -121,7 +120,11 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
         await websocket.close(code=1008, reason=refusal)
         return
     rt = current()
-    await websocket.accept()
+    next_seq = 1
+    session = WebSocketSession(
+        websocket, lambda code, message: {"type": "error", "detail": message},
+        send_seconds=TAIL_SEND_SECONDS, slow_reason=lambda: f"resume from={next_seq}")
+    await session.accept()
     error = None
     try:
         get_kind(kind)
@@ -133,8 +136,8 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
     elif error is None and start is None:
         error = "from must be an integer >= 1"
     if error is not None:
-        await websocket.send_json({"type": "error", "detail": error})
-        await websocket.close(code=1008)
+        session.push({"type": "error", "detail": error})
+        await session.close(1008)
         return
     ref = rt.client.ref(kind, entity_id)
     next_seq = start
@@ -145,33 +148,11 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
         async with contextlib.aclosing(ref.asubscribe(start)) as events:
             async for _what, event in events:
                 frame = '{"type":"event","event":' + _event_out(event).model_dump_json() + "}"
-                try:
-                    await asyncio.wait_for(websocket.send_text(frame), TAIL_SEND_SECONDS)
-                except asyncio.TimeoutError:
-                    # The close frame goes behind what the client has not read; its handshake
-                    # is not awaited (the client is not reading), the subscription ends now.
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(websocket.close(
-                            code=TAIL_TOO_SLOW, reason=f"resume from={next_seq}"), 1.0)
-                    return
+                if not await session.send(frame):
+                    return  # gone, or closed for not reading: resume from next_seq
                 next_seq = event.seq + 1
 
-    async def watch() -> None:
-        # A quiet stream never sends, so a departed client is noticed by reading, not writing.
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(watch())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(
-                result, (asyncio.CancelledError, WebSocketDisconnect)):
-            raise result
+    await session.run_until_gone(pump())
 
 
 @info_router.get("", response_model=RuntimeInfo)

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Assistant", "AssistantPayload", "CreateRunPayload", "LegacyMessagesPost",
+__all__ = ["Assistant", "AssistantPayload", "CreateRunPayload", "LegacyMessages",
+           "LegacyMessagesPost", "Status", "ThreadState",
            "MessageIn", "Thread", "ThreadPayload", "ThreadStatePost", "config_schema",
            "input_schema", "output_schema"]
 
@@ -87,6 +88,23 @@ class Thread(BaseModel):
     name: str
     updated_at: str
     metadata: dict[str, Any] | None
+
+
+class ThreadState(BaseModel):
+    """GET /threads/{id}/state: the values (messages, or a retrieval bot's dict) and the
+    graph's next nodes."""
+
+    values: list[dict[str, Any]] | dict[str, Any] | None
+    next: list[str]
+
+
+class LegacyMessages(BaseModel):
+    messages: list[dict[str, Any]]
+    resumeable: bool
+
+
+class Status(BaseModel):
+    status: str
 
 
 class ThreadStatePost(BaseModel):

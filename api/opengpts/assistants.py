@@ -13,7 +13,7 @@ from api.opengpts.common import (JSON, RESPONSES, assistant_view, command, delet
                                  now_iso, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
-from schemas.opengpts import AssistantPayload, tool_catalog, tool_type
+from schemas.opengpts import Assistant, AssistantPayload, Status, tool_catalog, tool_type
 
 router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"],
                    route_class=EdgeRoute, responses=RESPONSES)
@@ -67,14 +67,14 @@ async def _put(rt: Runtime, me: User, aid: str, body: AssistantPayload,
                                 "config": body.config, "at": at, "public": body.public})
 
 
-@router.get("/")
+@router.get("/", response_model=list[Assistant])
 async def list_assistants(me: Me, rt: Rt) -> JSON:
     directory = directory_for(rt.store)
     await directory.catch_up()
     return JSON([assistant_view(i, d) for i, d in directory.assistants_of(me.user_id)])
 
 
-@router.get("/public/")
+@router.get("/public/", response_model=list[Assistant])
 async def list_public_assistants(rt: Rt, shared_id: str | None = None) -> JSON:
     """All public assistants (``shared_id``, an older era's filter, is accepted and ignored,
     as OpenGPTs itself has done since April 2024)."""
@@ -83,7 +83,7 @@ async def list_public_assistants(rt: Rt, shared_id: str | None = None) -> JSON:
     return JSON([assistant_view(i, d) for i, d in directory.public_assistants()])
 
 
-@router.get("/{aid}")
+@router.get("/{aid}", response_model=Assistant)
 async def get_assistant(aid: str, me: Me, rt: Rt) -> JSON:
     state = await visible_assistant(rt, me.user_id, aid)
     if state is None:
@@ -91,7 +91,7 @@ async def get_assistant(aid: str, me: Me, rt: Rt) -> JSON:
     return JSON(assistant_view(aid, state))
 
 
-@router.post("")
+@router.post("", response_model=Assistant)
 async def create_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
     return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
 
@@ -102,7 +102,7 @@ async def put_new_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
     return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
 
 
-@router.put("/{aid}")
+@router.put("/{aid}", response_model=Assistant)
 async def upsert_assistant(aid: str, body: AssistantPayload, me: Me, rt: Rt) -> JSON:
     """Creates the assistant under a client-chosen id, or updates one of the caller's own.
     Another user's id is 404: OpenGPTs let a PUT take the assistant over."""
@@ -111,7 +111,7 @@ async def upsert_assistant(aid: str, body: AssistantPayload, me: Me, rt: Rt) -> 
     return JSON(await _put(rt, me, aid, body, create_only=False))
 
 
-@router.delete("/{aid}")
+@router.delete("/{aid}", response_model=Status)
 async def delete_assistant(aid: str, me: Me, rt: Rt) -> JSON:
     """{"status": "ok"} whether or not there was one of the caller's to delete."""
     await delete_own(rt, "assistant", aid, me.user_id)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from actors.assistant import visible_to
 from api.edge import detail_responses
+from api.kit import Refusals, send
 from api.runtime import Runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
@@ -113,10 +114,7 @@ def bot_type(conf: dict[str, Any]) -> str:
 
 async def command(rt: Runtime, kind: str, entity_id: str, cmd: dict[str, Any]) -> None:
     """Send ``cmd`` to the entity; a refusal or a runtime failure becomes the HTTP error."""
-    try:
-        await rt.client.ref(kind, entity_id).aask(cmd)
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        refused(exc)
+    await send(rt.client.ref(kind, entity_id), cmd, REFUSALS)
 
 
 def messages_from(items: list[Any], loc: list[Any]) -> list[dict[str, Any]]:
@@ -140,16 +138,13 @@ async def delete_own(rt: Runtime, kind: str, entity_id: str, user_id: str) -> No
                                             "at": now_iso()})
 
 
+#: the actors' refusal codes as OpenGPTs' statuses ({"detail": message} bodies)
+REFUSALS = Refusals({"not_found": 404, "invalid": 422, "exists": 409, "no_input": 400,
+                     "model_failed": 500},
+                    unknown_outcome="the server handling this thread stopped; whether the "
+                                    "change was stored is unknown: read the thread to find out")
+
+
 def refused(exc: Exception) -> NoReturn:
     """An actor's refusal or the runtime's failure as the document's error."""
-    if isinstance(exc, ActorError):
-        status = {"not_found": 404, "invalid": 422, "exists": 409, "no_input": 400,
-                  "conflict": 409, "unavailable": 503,
-                  "unreadable": 500}.get(exc.code, 400)
-        raise HTTPException(status, exc.message)
-    if isinstance(exc, OutcomeUnknown):
-        raise HTTPException(503, "the server handling this thread stopped; whether the "
-                                 "change was stored is unknown: read the thread to find out")
-    if isinstance(exc, Unavailable):
-        raise HTTPException(503, str(exc))
-    raise exc
+    REFUSALS.raise_for(exc)

@@ -33,14 +33,14 @@ from starlette.background import BackgroundTask
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
 from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, RESPONSES, bot_type, command, configurable, messages_from,
-                                 now_iso, owned_thread, refused, settled_thread, valid_id,
-                                 visible_assistant)
+from api.opengpts.common import (JSON, REFUSALS, RESPONSES, bot_type, command, configurable,
+                                 messages_from, now_iso, owned_thread, refused, settled_thread,
+                                 valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from schemas.opengpts import (CreateRunPayload, FeedbackPayload, config_schema, input_schema,
-                              output_schema, tool_type)
+from schemas.opengpts import (CreateRunPayload, FeedbackPayload, Status, config_schema,
+                              input_schema, output_schema, tool_type)
 
 router = APIRouter(prefix="/runs", tags=["opengpts: runs"],
                    route_class=EdgeRoute, responses=RESPONSES)
@@ -134,7 +134,7 @@ async def _start(rt: Runtime, thread_id: str, run_command: dict[str, Any]
     return stream, first
 
 
-@router.post("")
+@router.post("", response_model=Status)
 async def create_run(body: CreateRunPayload, me: Me, rt: Rt) -> JSON:
     """Answers once the run is durably started; the run goes on in the thread's actor."""
     run_command = await _prepare(body, me, rt)
@@ -226,9 +226,9 @@ async def _frames(run_id: str, stream: Items, first: tuple[str, Any], framing: s
                 if what == "outcome":  # an outcome that failed was raised as ActorError
                     hangup.ended()
                     continue
-                if "error" in item:
-                    yield ServerSentEvent(data=orjson.dumps(item["error"]).decode(),
-                                          event="error")
+                if "error" in item:  # the actor's code; the status is this edge's
+                    failure = item["error"]
+                    yield _error(REFUSALS.status(failure["code"]), failure["message"])
                 elif framing == "list":
                     yield _data(item["messages"])
                 else:
@@ -237,8 +237,7 @@ async def _frames(run_id: str, stream: Items, first: tuple[str, Any], framing: s
                     yield _data({"messages": list(thread.values())})
     except ActorError as exc:
         hangup.ended()
-        status = {"not_found": 404, "no_input": 400, "invalid": 422}.get(exc.code, 500)
-        yield _error(status, exc.message)
+        yield _error(REFUSALS.status(exc.code), exc.message)
     except (OutcomeUnknown, Unavailable):
         yield _error(503, "the server running this thread stopped mid-run; the thread's "
                           "state says how far it got")
@@ -279,7 +278,7 @@ async def _refusal(run_id: str, message: str) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(event="end")
 
 
-@router.post("/feedback")
+@router.post("/feedback", response_model=Status)
 async def feedback(body: FeedbackPayload, me: Me, rt: Rt) -> JSON:
     """Thumbs up or down on a run: stored as feedback_given in the run's thread's log
     (OpenGPTs forwards it to LangSmith and has no route without it). Only the thread's owner

@@ -21,7 +21,8 @@ from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.events import stream_id
 from runtime.registry import get_kind
-from schemas.opengpts import HistoryQuery, LegacyMessagesPost, ThreadPayload, ThreadStatePost
+from schemas.opengpts import (HistoryQuery, LegacyMessages, LegacyMessagesPost, Status, Thread,
+                              ThreadPayload, ThreadState, ThreadStatePost)
 
 router = APIRouter(prefix="/threads", tags=["opengpts: threads"],
                    route_class=EdgeRoute, responses=RESPONSES)
@@ -44,19 +45,19 @@ async def _put(rt: Runtime, me: User, tid: str, body: ThreadPayload,
                              "name": body.name, "at": at, "metadata": metadata})
 
 
-@router.get("/")
+@router.get("/", response_model=list[Thread])
 async def list_threads(me: Me, rt: Rt) -> JSON:
     directory = directory_for(rt.store)
     await directory.catch_up()
     return JSON([thread_view(i, d) for i, d in directory.threads_of(me.user_id)])
 
 
-@router.post("")
+@router.post("", response_model=Thread)
 async def create_thread(body: ThreadPayload, me: Me, rt: Rt) -> JSON:
     return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
 
 
-@router.get("/{tid}")
+@router.get("/{tid}", response_model=Thread)
 async def get_thread(tid: str, me: Me, rt: Rt) -> JSON:
     """A thread whose assistant was deleted names none (null), as in OpenGPTs."""
     thread = await owned_thread(rt, me.user_id, tid)
@@ -66,7 +67,7 @@ async def get_thread(tid: str, me: Me, rt: Rt) -> JSON:
     return JSON(thread_view(tid, thread))
 
 
-@router.put("/{tid}")
+@router.put("/{tid}", response_model=Thread)
 async def upsert_thread(tid: str, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
     """Creates under a client-chosen id, or renames / re-attaches one of the caller's own
     threads (the UI re-attaches orphans this way). Another user's id is 404, not a takeover."""
@@ -75,7 +76,7 @@ async def upsert_thread(tid: str, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
     return JSON(await _put(rt, me, tid, body, create_only=False))
 
 
-@router.delete("/{tid}")
+@router.delete("/{tid}", response_model=Status)
 async def delete_thread(tid: str, me: Me, rt: Rt) -> JSON:
     await delete_own(rt, "thread", tid, me.user_id)
     return JSON({"status": "ok"})
@@ -95,7 +96,7 @@ def _current_values(thread: dict[str, Any]) -> Any:
     return v or None
 
 
-@router.get("/{tid}/state")
+@router.get("/{tid}/state", response_model=ThreadState)
 async def get_state(tid: str, me: Me, rt: Rt) -> JSON:
     thread, _ = await _runnable(rt, me, tid)
     return JSON({"values": _current_values(thread), "next": thread["next"]})
@@ -109,7 +110,7 @@ async def _write(rt: Runtime, me: User, tid: str, messages: list[dict[str, Any]]
                                       "dict_state": kind == "chat_retrieval"})
 
 
-@router.post("/{tid}/state")
+@router.post("/{tid}/state", response_model=None)
 async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
     """Messages with a known id replace it (an edit), others are appended. The thread is the
     one in the path: a thread_id in ``config`` cannot redirect the write (OpenGPTs let it)."""
@@ -127,7 +128,7 @@ async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
     return JSON(None)
 
 
-@router.get("/{tid}/messages")
+@router.get("/{tid}/messages", response_model=LegacyMessages)
 async def get_messages(tid: str, me: Me, rt: Rt) -> JSON:
     """The older era: {"messages": [...], "resumeable": bool}."""
     thread = await settled_thread(rt, me.user_id, tid)
