@@ -27,28 +27,14 @@ DIRECT_INGRESS = os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
 import functools  # noqa: E402
 from typing import Any  # noqa: E402
 
-from fastapi import FastAPI  # noqa: E402
 from ray import serve  # noqa: E402
 
-from api import families, http_server, log_api, metrics  # noqa: E402
-from api.edge import EdgeMiddleware, detail_responses  # noqa: E402
+from api import families, http_server  # noqa: E402
 from api.runtime import Runtime, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
-from schemas.log_api import Health  # noqa: E402
 
 FAMILIES = families.configured()
-
-api = FastAPI(title="actorlog", version="0.1.0")
-api.add_middleware(EdgeMiddleware)
-for _router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
-                *(r for family in FAMILIES for r in family.routers)):
-    api.include_router(_router)
-
-
-@api.get("/health", response_model=Health, responses=detail_responses())
-async def health() -> Health:
-    """{"status": "ok"}, as the API families' documents have it; /v1/runtime has the details."""
-    return Health(status="ok")
+api = families.build_app(FAMILIES)
 
 
 class _Ingress:

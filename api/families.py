@@ -11,10 +11,16 @@ from __future__ import annotations
 import importlib
 import os
 
+from fastapi import FastAPI
+
+from api import log_api, metrics
+from api.edge import EdgeMiddleware, detail_responses
 from api.family import Family
 from runtime.config import Settings
+from schemas.log_api import Health
 
-__all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "configured", "settings_for"]
+__all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "configured",
+           "settings_for"]
 
 #: name -> "module:attribute" of its Family, imported only when the family is served
 KNOWN: dict[str, str] = {
@@ -53,3 +59,20 @@ def app_settings(**overrides: object) -> Settings:
     """The environment's settings with the configured families' kinds and services: what a
     Python program that drives entities directly passes to runtime.client.connect."""
     return settings_for(Settings.from_env(**overrides))
+
+
+def build_app(families: list[Family]) -> FastAPI:
+    """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
+    app = FastAPI(title="actorlog", version="0.1.0")
+    app.add_middleware(EdgeMiddleware)
+    for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
+                   *(r for family in families for r in family.routers)):
+        app.include_router(router)
+
+    @app.get("/health", response_model=Health, responses=detail_responses())
+    async def health() -> Health:
+        """{"status": "ok"}, as the API families' documents have it; /v1/runtime has the
+        details."""
+        return Health(status="ok")
+
+    return app
