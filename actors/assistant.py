@@ -1,26 +1,28 @@
-"""assistant: an OpenGPTs assistant (name, config, public flag, owner) and the documents
-uploaded to it for retrieval. Owned by one user for life: a write from anyone else is refused
-here, in the one writer, so no race can hand an assistant over.
+"""assistant: an OpenGPTs assistant (name, config, public flag, owner). The documents uploaded
+to it for retrieval live in a stream of their own (actors/documents.py), referred to by the
+assistant's generation. Owned by one user for life: a write from anyone else is refused here,
+in the one writer, so no race can hand an assistant over.
 
 Commands
   put     {"user_id", "name", "config", "public", "at", "create_only"?}
           -> created | updated; refused "not_found" when another user owns it (or owned it,
              and deleted it); "exists" with create_only when the id is taken
   delete  {"user_id"} -> deleted (nothing when absent or not the owner: DELETE is a no-op then)
-  ingest  {"user_id", "source", "chunks": [str], "at"} -> documents_ingested (owner only)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from actors.gpts.documents import ingest_event
 from runtime.entity import Context, EntityKind, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
+# ``documents``: only what assistants stored in their own log before documents had a stream
+# of their own. Snapshot format 2 has the generation; older ones are ignored (folded anew).
 assistant = register(EntityKind("assistant", lambda: {"exists": False, "owner": None,
-                                                      "documents": []}, snapshot_every=50))
+                                                      "documents": [], "generation": 0},
+                                snapshot_every=50, snapshot_version=2))
 
 
 def _str(cmd: dict[str, Any], name: str) -> str:
@@ -61,27 +63,22 @@ def delete(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     return None
 
 
-@assistant.command("ingest")
-def ingest(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    # Owners only: a public assistant is readable by everyone, not writable.
-    if not state["exists"] or state["owner"] != _str(cmd, "user_id"):
-        raise Rejected("Assistant not found.", code="not_found")
-    return ingest_event(cmd, ctx.entity_id)
-
-
 @assistant.event("created")
 @assistant.event("updated")
 def written(state: dict, data: dict) -> dict:
-    return {**state, "exists": True, "owner": data["user_id"], "name": data["name"],
+    generation = state.get("generation", 0) + (0 if state["exists"] else 1)
+    return {**state, "exists": True, "generation": generation, "owner": data["user_id"], "name": data["name"],
             "config": data["config"], "public": data["public"], "updated_at": data["at"]}
 
 
 @assistant.event("deleted")
 def deleted(state: dict, data: dict) -> dict:
     # The owner is kept: a deleted id can be taken again only by whoever owned it.
-    return {"exists": False, "owner": state["owner"], "documents": []}
+    return {"exists": False, "owner": state["owner"], "documents": [],
+            "generation": state.get("generation", 0)}
 
 
 @assistant.event("documents_ingested")
 def documents_ingested(state: dict, data: dict) -> dict:
+    """Documents an assistant stored in its own log before they had a stream of their own."""
     return {**state, "documents": [*state["documents"], *data["documents"]]}

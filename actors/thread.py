@@ -1,5 +1,10 @@
-"""thread: an OpenGPTs thread. Its header (owner, assistant, name), its messages, its runs and
-the documents uploaded to it are all events in its log; state and history are replays.
+"""thread: an OpenGPTs thread. Its header (owner, assistant, name), its messages and its runs
+are events in its log; state and history are replays. The documents uploaded to it live in a
+stream of their own (actors/documents.py) that the thread refers to by its generation.
+
+The event handlers fold in place (append a message, replace one by id through an index kept
+beside the list): a thread of n messages replays in O(n), not O(n^2), and its snapshot holds
+messages only. The index is not stored; it is rebuilt when a snapshot is loaded.
 
 Checkpoints: every ``run_started`` and ``messages_written`` event is one version of the thread
 as OpenGPTs' history shows it (values and the nodes to run next), so /history is exact.
@@ -19,7 +24,6 @@ Commands
                     or changed messages, tokens accumulated under the
                     message's id) and {"error": {"code", "message"}} when the run fails. Stopped by a
                     cancel or its deadline: run_cancelled {"reason"}, resumable.
-  ingest         {"user_id", "source", "chunks", "at"} -> documents_ingested
   feedback       {"user_id", "run_id", "key", "score", "value", "comment", "at"}
                  -> feedback_given (refused "not_found" for a run not of this thread)
 A run cut off by a crash or failover is closed at the next activation: run_interrupted, with
@@ -32,9 +36,9 @@ import asyncio
 from typing import Any
 
 from actors.assistant import visible_to
+from actors.documents import chunks_for, documents_id
 from actors.gpts import bots
-from actors.gpts.documents import ingest_event
-from actors.gpts.messages import ACCEPTED_TYPES, add_messages, normalize
+from actors.gpts.messages import ACCEPTED_TYPES, normalize
 from llm.port import ModelError
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent, unstorable
@@ -44,11 +48,25 @@ CHECKPOINTS = frozenset({"run_started", "messages_written"})
 
 
 def initial() -> dict[str, Any]:
+    """``documents`` holds only what threads stored in their own log before documents had a
+    stream of their own (read as before, never written now)."""
     return {"exists": False, "owner": None, "messages": [], "next": [], "dict_state": False,
-            "msg_count": None, "checkpoints": 0, "run": None, "documents": [], "run_ids": []}
+            "msg_count": None, "checkpoints": 0, "run": None, "documents": [], "run_ids": [],
+            "generation": 0, "message_index": {}}
 
 
-thread = register(EntityKind("thread", initial, snapshot_every=100))
+def _to_snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if k != "message_index"}
+
+
+def _from_snapshot(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "message_index": {m["id"]: i for i, m in enumerate(data["messages"])}}
+
+
+# Snapshot format 2: generation, no message index. Format 1 snapshots (which lack the
+# generation) are ignored and the thread is folded from its log.
+thread = register(EntityKind("thread", initial, snapshot_every=100, snapshot_version=2,
+                             to_snapshot=_to_snapshot, from_snapshot=_from_snapshot))
 
 
 def _user(state: dict, cmd: dict) -> str:
@@ -111,12 +129,6 @@ def update_state(state: dict, cmd: dict, ctx: Context) -> NewEvent:
                                          "dict_state": bool(cmd.get("dict_state"))})
 
 
-@thread.command("ingest")
-def ingest(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    _user(state, cmd)
-    return ingest_event(cmd, ctx.entity_id)
-
-
 @thread.command("run")
 async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     _user(state, cmd)
@@ -150,14 +162,21 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     async def documents() -> list[dict[str, Any]]:
         """The thread's own documents and those of the assistant being run, read with the
         caller's rights: an assistant the caller may no longer see (made private, deleted)
-        lends nothing, whatever the thread points at."""
-        own = ctx.state["documents"]
-        if services is None or not isinstance(assistant_id, str) or not assistant_id:
+        lends nothing, whatever the thread points at, and a documents stream gives its
+        chunks only to the owner they were written for."""
+        if services is None:
+            return ctx.state["documents"]
+        mine = await services.read_state(
+            "documents", documents_id("thread", ctx.entity_id, ctx.state["generation"]))
+        own = [*ctx.state["documents"], *chunks_for(mine, user)]
+        if not isinstance(assistant_id, str) or not assistant_id:
             return own
         assistant = await services.read_state("assistant", assistant_id)
         if not visible_to(assistant, user):
             return own
-        return [*(assistant.get("documents") or []), *own]
+        lent = await services.read_state(
+            "documents", documents_id("assistant", assistant_id, assistant["generation"]))
+        return [*assistant["documents"], *chunks_for(lent, assistant["owner"]), *own]
 
     io = bots.RunIO(messages=lambda: ctx.state["messages"], write=write,
                     show=lambda ms: ctx.emit({"messages": ms}),
@@ -170,7 +189,7 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         await ctx.commit(NewEvent("messages_written", {
             "messages": new, "next": first, "source": "input", "dict_state": dict_state}))
         start = first
-    ctx.emit({"messages": ctx.state["messages"]})  # the whole thread first, as OpenGPTs does
+    ctx.emit({"messages": list(ctx.state["messages"])})  # the whole thread first, as OpenGPTs
     try:
         nxt = await bots.run(io, bot, start)
     except asyncio.CancelledError:
@@ -216,22 +235,26 @@ def close_interrupted_run(state: dict) -> NewEvent | None:
 @thread.event("created")
 @thread.event("updated")
 def written(state: dict, data: dict) -> dict:
-    return {**state, "exists": True, "owner": data["user_id"],
-            "assistant_id": data["assistant_id"], "name": data["name"],
-            "metadata": data["metadata"], "updated_at": data["at"]}
+    if not state["exists"]:  # a creation: a new generation of documents
+        state["generation"] = state.get("generation", 0) + 1
+    state.update(exists=True, owner=data["user_id"], assistant_id=data["assistant_id"],
+                 name=data["name"], metadata=data["metadata"], updated_at=data["at"])
+    return state
 
 
 @thread.event("deleted")
 def deleted(state: dict, data: dict) -> dict:
-    return {**initial(), "owner": state["owner"]}
+    return {**initial(), "owner": state["owner"], "generation": state.get("generation", 0)}
 
 
 @thread.event("run_started")
 def run_started(state: dict, data: dict) -> dict:
-    return {**state, "next": data["next"], "checkpoints": state["checkpoints"] + 1,
-            "dict_state": data.get("dict_state", state["dict_state"]),
-            "run": {"id": data["run_id"], "status": "running"},
-            "run_ids": [*state.get("run_ids", ()), data["run_id"]]}
+    state["next"] = data["next"]
+    state["checkpoints"] += 1
+    state["dict_state"] = data.get("dict_state", state["dict_state"])
+    state["run"] = {"id": data["run_id"], "status": "running"}
+    state["run_ids"].append(data["run_id"])
+    return state
 
 
 @thread.event("feedback_given")
@@ -241,32 +264,44 @@ def feedback_given(state: dict, data: dict) -> dict:
 
 @thread.event("messages_written")
 def messages_written(state: dict, data: dict) -> dict:
-    out = {**state, "messages": add_messages(state["messages"], data["messages"]),
-           "next": data["next"], "checkpoints": state["checkpoints"] + 1,
-           "dict_state": state["dict_state"] or data.get("dict_state", False)}
+    """LangGraph's add_messages, in place: a known id replaces its message, others append."""
+    messages, index = state["messages"], state["message_index"]
+    for m in data["messages"]:
+        i = index.get(m["id"])
+        if i is None:
+            index[m["id"]] = len(messages)
+            messages.append(m)
+        else:
+            messages[i] = m
+    state["next"] = data["next"]
+    state["checkpoints"] += 1
+    state["dict_state"] = state["dict_state"] or data.get("dict_state", False)
     if "msg_count" in data:
-        out["msg_count"] = data["msg_count"]
-    return out
+        state["msg_count"] = data["msg_count"]
+    return state
 
 
 @thread.event("run_finished")
 def run_finished(state: dict, data: dict) -> dict:
-    return {**state, "run": {"id": data["run_id"], "status": data["outcome"],
-                             "error": data.get("error")}}
+    state["run"] = {"id": data["run_id"], "status": data["outcome"], "error": data.get("error")}
+    return state
 
 
 @thread.event("run_cancelled")
 def run_cancelled(state: dict, data: dict) -> dict:
-    return {**state, "next": data["next"],
-            "run": {"id": data["run_id"], "status": "cancelled", "error": data["reason"]}}
+    state["next"] = data["next"]
+    state["run"] = {"id": data["run_id"], "status": "cancelled", "error": data["reason"]}
+    return state
 
 
 @thread.event("run_interrupted")
 def run_interrupted(state: dict, data: dict) -> dict:
-    return {**state, "run": {"id": data["run_id"], "status": "interrupted",
-                             "error": data["reason"]}}
+    state["run"] = {"id": data["run_id"], "status": "interrupted", "error": data["reason"]}
+    return state
 
 
 @thread.event("documents_ingested")
 def documents_ingested(state: dict, data: dict) -> dict:
-    return {**state, "documents": [*state["documents"], *data["documents"]]}
+    """Documents a thread stored in its own log before they had a stream of their own."""
+    state["documents"].extend(data["documents"])
+    return state

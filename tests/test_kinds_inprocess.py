@@ -103,9 +103,9 @@ def test_retrieval_reads_the_visible_assistants_documents_only():
         put = {"type": "put", "user_id": "owner", "name": "a", "config": {},
                "public": False, "at": "now"}
         assert not isinstance(await table.ask("assistant", "a", put), ErrorReply)
-        await table.ask("assistant", "a", {"type": "ingest", "user_id": "owner",
-                                           "source": "s", "chunks": ["the code is 4711"],
-                                           "at": "now"})
+        await table.ask("documents", "assistant/a@1", {
+            "type": "ingest", "user_id": "owner", "source": "s",
+            "chunks": ["the code is 4711"], "at": "now"})
         await _thread(table, "t", assistant_id="a")
         bot = {"type": "chat_retrieval", "model": "x"}
         items: list[Any] = []

@@ -19,5 +19,6 @@ async def ok() -> dict[str, bool]:
     return {"ok": True}
 
 
-FAMILY = Family("opengpts", (router,), kind_modules=("actors.assistant", "actors.thread"),
+FAMILY = Family("opengpts", (router,), kind_modules=("actors.assistant", "actors.documents",
+                                                 "actors.thread"),
                 services=(MODEL_PORT,))

@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from actors.documents import documents_id
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
 from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
 from api.opengpts.auth import User, authed_user
@@ -318,8 +319,8 @@ async def get_config_schema() -> JSON:
 async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
                  config: Annotated[str, Form()]) -> JSON:
     """Files are parsed (text, markdown, HTML, PDF), chunked, and stored as events of the
-    assistant or thread named in ``config``: {"configurable": {"assistant_id" | "thread_id"}}.
-    Answers one list of chunk ids per file.
+    documents stream of the assistant or thread named in ``config``:
+    {"configurable": {"assistant_id" | "thread_id"}}. Answers one list of chunk ids per file.
 
     One size rule (README, "OpenGPTs"): the request is at most ACTORLOG_MAX_UPLOAD_BYTES
     (20 MiB) and each file's text at most MAX_CHUNKS_PER_COMMAND chunks; either is a 413."""
@@ -340,15 +341,15 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
         state = await visible_assistant(rt, me.user_id, aid)
         if state is None or state["owner"] != me.user_id:
             raise HTTPException(404, "Assistant not found.")
-        kind, entity_id = "assistant", aid
+        target = documents_id("assistant", aid, state["generation"])
     else:
         if not valid_id(tid):
             raise HTTPException(404, "Thread not found.")
         try:
-            await owned_thread(rt, me.user_id, tid)
+            state = await owned_thread(rt, me.user_id, tid)
         except HTTPException:
             raise HTTPException(404, "Thread not found.") from None
-        kind, entity_id = "thread", tid
+        target = documents_id("thread", tid, state["generation"])
     parsed_files = []
     for upload in files:  # every file is read and checked before anything is stored
         data = await upload.read()
@@ -367,7 +368,7 @@ async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
     for source, chunks in parsed_files:
         ids = [str(uuid.uuid4()) for _ in chunks]
         if chunks:
-            await command(rt, kind, entity_id, {
+            await command(rt, "documents", target, {
                 "type": "ingest", "user_id": me.user_id, "source": source,
                 "chunks": chunks, "ids": ids, "at": now_iso()})
         out.append(ids)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import collections
 import uuid
 from typing import Annotated, Any, AsyncIterator
 
@@ -170,33 +169,40 @@ def _before_id(before: Any) -> str | None:
 async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | None
                    ) -> StreamingResponse:
     """Versions of the thread, newest first: at most ``limit``, older than checkpoint
-    ``before`` when given (LangGraph's paging). A fold of the log that keeps only the newest
-    ``limit`` versions it has passed, so memory is bounded by the page, not the thread's
-    history; the page is streamed out one entry at a time."""
+    ``before`` when given (LangGraph's paging). Two passes over the log: the first finds the
+    checkpoints the page holds, the second folds up to the newest of them and copies the
+    values at those only (the fold works in place, so a copy per checkpoint of a long thread
+    would make the whole history quadratic). Memory is bounded by the page; it is streamed
+    out one entry at a time."""
     await _runnable(rt, me, tid)
-    kind = get_kind("thread")
-    state = kind.initial_state()
-    kept: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
-    parent = None
-    seq, reached = 0, False  # reached: the fold came to checkpoint ``before``
-    while not reached:
-        batch = await rt.store.read(stream_id("thread", tid), seq + 1, None, 5000)
-        if not batch:
-            break
-        for event in batch:
-            if event.type in CHECKPOINTS:
-                config = _checkpoint(tid, event.seq)
-                if config["configurable"]["checkpoint_id"] == before:
-                    reached = True
-                    break
+    stream = stream_id("thread", tid)
+    checkpoints: list[int] = []  # seqs of checkpoint events, oldest first
+    async for event in _events_of(rt, stream, None):
+        if event.type in CHECKPOINTS:
+            if before is not None and _checkpoint(tid, event.seq)["configurable"][
+                    "checkpoint_id"] == before:
+                break
+            checkpoints.append(event.seq)
+    else:
+        if before is not None:
+            raise HTTPException(404, "Checkpoint not found")
+    page = checkpoints[-limit:]
+    wanted = set(page)
+    parents = {seq: (_checkpoint(tid, checkpoints[i - 1]) if i else None)
+               for i, seq in enumerate(checkpoints) if seq in wanted}
+    kept: list[dict[str, Any]] = []
+    if page:
+        kind = get_kind("thread")
+        state = kind.initial_state()
+        async for event in _events_of(rt, stream, page[-1]):
             state = kind.apply(state, event)
-            if event.type in CHECKPOINTS:
-                kept.append({"values": values(state), "next": state["next"],
-                             "config": config, "parent": parent})
-                parent = config
-        seq = batch[-1].seq
-    if before is not None and not reached:
-        raise HTTPException(404, "Checkpoint not found")
+            if event.seq in wanted:
+                shown = values(state)
+                shown = list(shown) if isinstance(shown, list) else {
+                    **shown, "messages": list(shown["messages"])}
+                kept.append({"values": shown, "next": list(state["next"]),
+                             "config": _checkpoint(tid, event.seq),
+                             "parent": parents[event.seq]})
 
     async def body() -> AsyncIterator[bytes]:
         yield b"["
@@ -205,6 +211,17 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
         yield b"]"
 
     return StreamingResponse(body(), media_type="application/json")
+
+
+async def _events_of(rt: Runtime, stream: str, upto: int | None) -> AsyncIterator[Any]:
+    seq = 0
+    while True:
+        batch = await rt.store.read(stream, seq + 1, upto, 5000)
+        for event in batch:
+            yield event
+        if len(batch) < 5000:
+            return
+        seq = batch[-1].seq
 
 
 @router.get("/{tid}/history", response_class=StreamingResponse,
