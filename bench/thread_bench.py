@@ -12,7 +12,6 @@ import asyncio
 import os
 import time
 import uuid
-from typing import Any
 
 import actors  # noqa: F401  (registers the kinds)
 from actors.documents import documents_id
