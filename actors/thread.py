@@ -38,7 +38,7 @@ from typing import Any
 from actors.assistant import visible_to
 from actors.documents import chunks_for, documents_id
 from actors.gpts import bots
-from actors.gpts.messages import ACCEPTED_TYPES, normalize
+from actors.gpts.messages import ACCEPTED_TYPES, add_in_place, normalize
 from llm.port import ModelError
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent, unstorable
@@ -265,14 +265,7 @@ def feedback_given(state: dict, data: dict) -> dict:
 @thread.event("messages_written")
 def messages_written(state: dict, data: dict) -> dict:
     """LangGraph's add_messages, in place: a known id replaces its message, others append."""
-    messages, index = state["messages"], state["message_index"]
-    for m in data["messages"]:
-        i = index.get(m["id"])
-        if i is None:
-            index[m["id"]] = len(messages)
-            messages.append(m)
-        else:
-            messages[i] = m
+    add_in_place(state["messages"], state["message_index"], data["messages"])
     state["next"] = data["next"]
     state["checkpoints"] += 1
     state["dict_state"] = state["dict_state"] or data.get("dict_state", False)

@@ -20,11 +20,12 @@ from api.operator import OperatorRoute, operator_refusal
 from api.runtime import Runtime, current, get_runtime
 from api.ws import TOO_SLOW, WebSocketSession
 from runtime.entity import EntityKind, Unknown
-from runtime.events import Event, stream_id
+from runtime.events import Event, split_stream_id, stream_id
 from runtime.host import replay
 from runtime.placement import host_name
 from runtime.registry import get_kind
-from schemas.log_api import EventOut, EventsPage, HostInfo, RuntimeInfo, StateOut
+from schemas.log_api import (EntitiesPage, EntityOut, EventOut, EventsPage, HostInfo, RuntimeInfo,
+                             StateOut)
 
 _GUARD = {"route_class": OperatorRoute, "responses": detail_responses(401, 403, 404)}
 router = APIRouter(prefix="/v1/actors", tags=["log"], **_GUARD)
@@ -50,7 +51,26 @@ def _kind(name: str) -> EntityKind:
 
 def _event_out(e: Event) -> EventOut:
     return EventOut(seq=e.seq, type=e.type, data=e.data, timestamp=e.timestamp,
-                    position=e.position, idempotency_key=e.idempotency_key, metadata=e.metadata)
+                    position=e.position, idempotency_key=e.idempotency_key, metadata=e.metadata,
+                    schema_version=e.schema_version)
+
+
+@router.get("/{kind}", response_model=EntitiesPage)
+async def list_entities(
+    kind: KindName,
+    rt: Annotated[Runtime, Depends(get_runtime)],
+    after: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> EntitiesPage:
+    """The kind's entities that have events, ordered by id, ``limit`` at a time after the id
+    ``after`` (the previous page's next_after)."""
+    _kind(kind)
+    rows = await rt.store.list_streams(kind, None if after is None else
+                                       stream_id(kind, after), limit + 1)
+    page = rows[:limit]
+    entities = [EntityOut(id=split_stream_id(s)[1], last_version=v) for s, v in page]
+    return EntitiesPage(kind=kind, entities=entities,
+                        next_after=entities[-1].id if len(rows) > limit else None)
 
 
 @router.get("/{kind}/{entity_id}/events", response_model=EventsPage)

@@ -45,6 +45,16 @@ async def _old_way(store: SQLiteEventStore) -> tuple[int, int]:
     return read, len(model.threads)
 
 
+async def _first_list(store: SQLiteEventStore, threads: int) -> tuple[ProjectionRunner, float]:
+    """A replica's first list: its runner, and how long the catch-up took."""
+    runner = ProjectionRunner(store, DirectoryModel())
+    t0 = time.perf_counter()
+    await runner.catch_up()
+    seconds = time.perf_counter() - t0
+    assert len(runner.projection.threads) == threads
+    return runner, seconds
+
+
 async def _main(quick: bool) -> None:
     total = 100_000 if quick else 1_000_000
     path = os.path.join(scratch_dir(), "events.db")
@@ -57,33 +67,21 @@ async def _main(quick: bool) -> None:
     read_before, threads = await _old_way(store)
     before = time.perf_counter() - t0
 
-    fresh = ProjectionRunner(store, DirectoryModel())
-    t0 = time.perf_counter()
-    await fresh.catch_up()
-    after = time.perf_counter() - t0
-    assert len(fresh.projection.threads) == threads
+    fresh, after = await _first_list(store, threads)
     await fresh.checkpoint_now()
     await store.close()
-
     store = SQLiteEventStore(path)  # a replica started after the checkpoint was saved
-    resumed = ProjectionRunner(store, DirectoryModel())
-    t0 = time.perf_counter()
-    await resumed.catch_up()
-    from_checkpoint = time.perf_counter() - t0
-    assert len(resumed.projection.threads) == threads
+    resumed, from_checkpoint = await _first_list(store, threads)
     await store.close()
 
     n = f"{total // 1000:,}k"
-    report(f"first list, {n} log: events read (before)", read_before, "events")
-    report(f"first list, {n} log: events read (filtered)", fresh.events_read, "events",
-           read_before, "whole log", "<= 1%")
-    report(f"first list, {n} log: events read (checkpoint)", resumed.events_read, "events",
-           read_before, "whole log")
-    report(f"first list, {n} log: time (before)", before * 1000, "ms")
-    report(f"first list, {n} log: time (filtered)", after * 1000, "ms", before * 1000,
-           "whole log")
-    report(f"first list, {n} log: time (checkpoint)", from_checkpoint * 1000, "ms",
-           before * 1000, "whole log")
+    for what, unit, before_value, after_values in (
+            ("events read", "events", read_before, (fresh.events_read, resumed.events_read)),
+            ("time", "ms", before * 1000, (after * 1000, from_checkpoint * 1000))):
+        report(f"first list, {n} log: {what} (before)", before_value, unit)
+        for how, value in zip(("filtered", "checkpoint"), after_values):
+            report(f"first list, {n} log: {what} ({how})", value, unit, before_value,
+                   "whole log")
 
 
 def run(quick: bool = False) -> None:

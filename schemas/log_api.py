@@ -16,6 +16,22 @@ class EventOut(BaseModel):
     position: int = Field(description="position in the store's global log")
     idempotency_key: str | None = None
     metadata: Any = None
+    schema_version: int = Field(default=1, description="the version of the event type's "
+                                "schema the data was written in (kinds upcast older ones)")
+
+
+class EntityOut(BaseModel):
+    id: str
+    last_version: int = Field(description="the stream's highest sequence number")
+
+
+class EntitiesPage(BaseModel):
+    """GET /v1/actors/{kind}: the kind's entities by id, a page at a time."""
+
+    kind: str
+    entities: list[EntityOut]
+    next_after: str | None = Field(
+        description="pass as ?after= for the next page; null when this page reached the end")
 
 
 class EventsPage(BaseModel):

@@ -53,6 +53,27 @@ def test_events_pages_through_the_log(seeded):
     assert [e["seq"] for e in bounded["events"]] == [5, 6, 7, 8] and bounded["next_from"] is None
 
 
+def test_a_kinds_entities_listed_in_pages(seeded):
+    base, client = seeded
+    for i in range(5):
+        client.ref("counter", f"list-{i}").ask({"type": "add", "amount": 1})
+    ids, after = [], None
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        page = httpx.get(base + "/v1/actors/counter", params=params).json()
+        assert page["kind"] == "counter" and len(page["entities"]) <= 2
+        ids += [e["id"] for e in page["entities"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert ids == sorted(ids) and {f"list-{i}" for i in range(5)} | {"api-1"} <= set(ids)
+    one = httpx.get(base + "/v1/actors/counter", params={"after": "list-3", "limit": 1}).json()
+    versions = {"list-4": client.ref("counter", "list-4").state()[0]}  # both paths add one
+    assert one["entities"] == [{"id": "list-4", "last_version": versions["list-4"]}]
+    assert httpx.get(base + "/v1/actors/nokind").status_code == 404
+    assert httpx.get(base + "/v1/actors/counter", params={"limit": 0}).status_code == 422
+
+
 def test_state_and_time_travel(seeded):
     base, client = seeded
     now = httpx.get(base + "/v1/actors/counter/api-1/state").json()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["ACCEPTED_TYPES", "MESSAGE_TYPES", "add_messages", "ai_message", "normalize", "to_model_messages",
-           "tool_message"]
+__all__ = ["ACCEPTED_TYPES", "MESSAGE_TYPES", "add_in_place", "add_messages", "ai_message",
+           "normalize", "to_model_messages", "tool_message"]
 
 #: type -> its fields after the common ones, with their defaults
 _EXTRA: dict[str, tuple[tuple[str, Any], ...]] = {
@@ -55,15 +55,21 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
 def add_messages(current: list[dict[str, Any]], new: list[dict[str, Any]]
                  ) -> list[dict[str, Any]]:
     out = list(current)
-    where = {m["id"]: i for i, m in enumerate(out)}
-    for m in new:
-        i = where.get(m["id"])
-        if i is None:
-            where[m["id"]] = len(out)
-            out.append(m)
-        else:
-            out[i] = m
+    add_in_place(out, {m["id"]: i for i, m in enumerate(out)}, new)
     return out
+
+
+def add_in_place(messages: list[dict[str, Any]], index: dict[str, int],
+                 new: list[dict[str, Any]]) -> None:
+    """add_messages on ``messages`` itself, ``index`` (id -> position) kept beside it: what a
+    thread's fold does, so a thread of n messages replays in O(n)."""
+    for m in new:
+        i = index.get(m["id"])
+        if i is None:
+            index[m["id"]] = len(messages)
+            messages.append(m)
+        else:
+            messages[i] = m
 
 
 def ai_message(msg_id: str, content: str, tool_calls: list[dict[str, Any]] | None = None,
