@@ -3,7 +3,9 @@
 It does not understand language. It follows a few rules so every API family works end to end
 without a key or a network: it greets, remembers a name it was told, answers a tool result by
 quoting it, calls a tool when it has tools and the last message asks for one (a search, a look-up,
-a tool's own name), fills a JSON schema from its defaults, and otherwise says what it heard.
+a tool's own name, arithmetic for a calculator), fills a JSON schema from its defaults, and
+otherwise says what it heard. Given a ``final_answer`` tool (smolagents' tool-calling agents),
+it answers through it: with a tool's observation once it has one, else with its reply.
 Text streams word by word (a word, then the space after it), as real providers' tokens do.
 """
 
@@ -21,6 +23,7 @@ __all__ = ["BuiltinProvider"]
 
 _TOKENS = re.compile(r"\s+|\S+")
 _NAME = re.compile(r"\bmy name is ([A-Za-z][\w'-]*)", re.IGNORECASE)
+_ARITHMETIC = re.compile(r"[-(]*\d[\d.\s]*(?:[-+*/%^][\s(]*[\d.]+[\s)]*)+")
 _ASKS_FOR_TOOL = ("search", "look up", "lookup", "look for", "find ", "retriev", "wikipedia",
                   "arxiv", "pubmed", "document", "uploaded", "file", "according to")
 
@@ -45,12 +48,13 @@ class BuiltinProvider:
             async for delta in self._text(text, by=16):
                 yield delta
             return
-        call = self._tool_call(request)
+        call = self._agent_call(request) or self._tool_call(request)
         if call is not None:
             tool, arg_name, arg_value = call
             seed = f"{tool.name}|{arg_value}|{len(request.messages)}".encode()
             call_id = "call_" + hashlib.sha1(seed).hexdigest()[:24]
-            pieces = [f'{{"{arg_name}": "', *_TOKENS.findall(json.dumps(arg_value)[1:-1]), '"}']
+            pieces = (['{}'] if arg_name is None else
+                      [f'{{"{arg_name}": "', *_TOKENS.findall(json.dumps(arg_value)[1:-1]), '"}'])
             first = True
             for piece in pieces:
                 yield Delta(tool_calls=[ToolCallDelta(0, call_id if first else None,
@@ -59,7 +63,8 @@ class BuiltinProvider:
                 await self._pause()
             yield Delta(usage=_usage(request, arg_value))
             return
-        reply = self._reply(request.messages)
+        reply = (self._plan(request.messages) if not request.tools else None) \
+            or self._reply(request.messages)
         async for delta in self._text(reply):
             yield delta
         yield Delta(usage=_usage(request, reply))
@@ -74,27 +79,74 @@ class BuiltinProvider:
             yield Delta(text=piece)
             await self._pause()
 
+    @classmethod
+    def _agent_call(cls, request: ModelRequest) -> tuple[ToolSpec, str | None, str] | None:
+        """A tool-calling agent's turn (smolagents: the task came as "New task:", a tool's
+        result comes back as "Observation:"): an observation or an error is answered through
+        final_answer; otherwise the task's tool is called, or the task answered directly."""
+        final = next((t for t in request.tools if t.name == "final_answer"), None)
+        if final is None or not request.messages:
+            return None
+        marks = _agent_marks(request.messages)
+        if marks and marks[-1][0] != "New task:":  # the last tool's result: answer with it
+            what, body = marks[-1]
+            if what == "Error:":
+                body = "I could not do it: " + body.split("Now let's retry")[0].strip()
+            return final, "answer", body
+        tasks = [body for what, body in marks if what == "New task:"]
+        task = tasks[-1] if tasks else _last_user(request.messages)
+        chosen = cls._choose([t for t in request.tools if t.name != "final_answer"], task)
+        if chosen is not None:
+            return chosen
+        return final, "answer", cls._reply([{"role": "user", "content": t} for t in tasks]
+                                           or [{"role": "user", "content": task}])
+
     @staticmethod
-    def _tool_call(request: ModelRequest) -> tuple[ToolSpec, str, str] | None:
+    def _plan(messages: list[dict[str, Any]]) -> str | None:
+        """A smolagents planning step's answer: the task restated and a two-step plan."""
+        text = "\n".join(_content_text(m.get("content", "")) for m in messages)
+        if "facts survey" not in text.lower():
+            return None
+        found = re.search(r"(?:Here is your task:|given the following task:)\s*```\s*(.*?)"
+                          r"\s*```", text, re.DOTALL)
+        task = found.group(1).strip() if found else "the task"
+        return (f"## 1. Facts survey\nThe task: {task}\n\n## 2. Plan\n1. Call the tool that "
+                "answers it, if one does.\n2. Give the final answer.\n<end_plan>")
+
+    @classmethod
+    def _tool_call(cls, request: ModelRequest) -> tuple[ToolSpec, str | None, str] | None:
         if not request.tools or not request.messages:
             return None
         last = request.messages[-1]
         if last.get("role") != "user":
             return None  # after a tool result the model answers; it does not call again
-        text = _content_text(last.get("content", ""))
+        return cls._choose(request.tools, _content_text(last.get("content", "")))
+
+    @staticmethod
+    def _choose(tools: list[ToolSpec], text: str) -> tuple[ToolSpec, str | None, str] | None:
+        """The tool ``text`` asks for, with its argument (None for a tool without inputs)."""
         lowered = text.lower()
+        arithmetic = _ARITHMETIC.search(text)
         chosen = None
-        for tool in request.tools:
-            words = [w for w in re.split(r"[_\W]+", tool.name.lower()) if len(w) > 2]
+        for tool in tools:
+            words = [w for w in re.split(r"[_\W]+", tool.name.lower())
+                     if len(w) > 2 and w not in ("get", "the", "all")]
             if tool.name.lower() in lowered or any(w in lowered for w in words):
                 chosen = tool
                 break
-        if chosen is None and any(t in lowered for t in _ASKS_FOR_TOOL):
-            chosen = request.tools[0]
+        if chosen is None and arithmetic is not None:
+            chosen = next((t for t in tools if "calc" in t.name.lower()), None)
+        if chosen is None and tools and any(t in lowered for t in _ASKS_FOR_TOOL):
+            chosen = tools[0]
         if chosen is None:
             return None
-        props = chosen.parameters.get("properties") or {"query": {}}
+        props = chosen.parameters.get("properties")
+        if props == {}:
+            return chosen, None, text  # a tool without inputs
+        props = props or {"query": {}}
         arg_name = "query" if "query" in props else next(iter(props))
+        if arithmetic is not None and "calc" in chosen.name.lower():
+            return chosen, arg_name, arithmetic.group(0).strip()
         return chosen, arg_name, text
 
     @staticmethod
@@ -133,6 +185,24 @@ class BuiltinProvider:
             return "Hello! How can I assist you today?"
         return (f'You said: "{text}". I am the built-in demonstration model, so that is all '
                 "I can say; configure a real model for real answers.")
+
+
+_MARK = re.compile(r"(New task:|Observation:|Error:)")
+
+
+def _agent_marks(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(marker, text) of every task, observation and error in a smolagents conversation, in
+    order. Consecutive user turns arrive merged into one message, so the markers are found
+    inside the text, not at its start; "Now proceed..." after a plan is not part of any."""
+    out: list[tuple[str, str]] = []
+    for m in messages:
+        if m.get("role") != "user":
+            continue
+        parts = _MARK.split(_content_text(m.get("content", "")))
+        for marker, body in zip(parts[1::2], parts[2::2]):
+            body = re.sub(r"\s*Now proceed and carry out this plan\.\s*$", "", body)
+            out.append((marker, re.sub(r"\s*Call id: \S+\s*$", "", body).strip()))
+    return out
 
 
 def _last_user(messages: list[dict[str, Any]]) -> str:

@@ -1,0 +1,61 @@
+"""A smolagents Model over the model port: the agent's calls go through the same providers
+(the built-in offline model, any OpenAI-compatible endpoint), the same gate on concurrent
+calls, and the same cancellation as every other family's.
+
+smolagents runs synchronously; the agent runs in a worker thread and each model call is handed
+to the host's event loop, where the port is async. A cancelled command cancels the call in
+flight, and the agent sees it as an error of that step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from smolagents.models import (ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction,
+                               MessageRole, Model)
+from smolagents.monitoring import TokenUsage
+
+from llm.port import Model as PortModel
+from llm.port import ModelRequest, ToolSpec
+
+__all__ = ["PortAgentModel"]
+
+
+class PortAgentModel(Model):
+    def __init__(self, port: PortModel, loop: asyncio.AbstractEventLoop, name: str | None,
+                 timeout: float = 300.0) -> None:
+        super().__init__(flatten_messages_as_text=True, model_id=name or "builtin")
+        self.port = port
+        self.loop = loop
+        self.name = name
+        self.timeout = timeout
+
+    def generate(self, messages: list[ChatMessage | dict], stop_sequences: list[str] | None = None,
+                 response_format: dict[str, str] | None = None,
+                 tools_to_call_from: list[Any] | None = None, **kwargs: Any) -> ChatMessage:
+        prepared = self._prepare_completion_kwargs(messages, tools_to_call_from=tools_to_call_from)
+        request = ModelRequest(
+            messages=[{"role": m["role"], "content": m["content"] or ""}
+                      for m in prepared["messages"]],
+            tools=[ToolSpec(t["function"]["name"], t["function"].get("description") or "",
+                            t["function"].get("parameters") or {"type": "object",
+                                                                "properties": {}})
+                   for t in prepared.get("tools", [])],
+            model=self.name)
+        future = asyncio.run_coroutine_threadsafe(self.port.complete(request), self.loop)
+        try:
+            result = future.result(self.timeout)
+        except BaseException:
+            future.cancel()
+            raise
+        usage = result.usage or {}
+        return ChatMessage(
+            role=MessageRole.ASSISTANT, content=result.text or None,
+            tool_calls=[ChatMessageToolCall(ChatMessageToolCallFunction(arguments=c.args,
+                                                                        name=c.name),
+                                            id=c.id, type="function")
+                        for c in result.tool_calls] or None,
+            token_usage=TokenUsage(
+                int(usage.get("input_tokens", usage.get("prompt_tokens", 0))),
+                int(usage.get("output_tokens", usage.get("completion_tokens", 0)))))
