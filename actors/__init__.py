@@ -1,3 +1,3 @@
 """The entity kinds, one module each. Importing this package registers them all."""
 
-from actors import assistant, counter, documents, thread  # noqa: F401
+from actors import assistant, chat, counter, documents, thread  # noqa: F401

@@ -67,7 +67,8 @@ def delete(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
 @assistant.event("updated")
 def written(state: dict, data: dict) -> dict:
     generation = state.get("generation", 0) + (0 if state["exists"] else 1)
-    return {**state, "exists": True, "generation": generation, "owner": data["user_id"], "name": data["name"],
+    return {**state, "exists": True, "generation": generation, "owner": data["user_id"],
+            "name": data["name"],
             "config": data["config"], "public": data["public"], "updated_at": data["at"]}
 
 

@@ -22,7 +22,8 @@ Commands
                     assistant being run (else the thread's) only while the caller may see
                     it. Progress: {"messages": [...]} (the whole thread first, then new
                     or changed messages, tokens accumulated under the
-                    message's id) and {"error": {"code", "message"}} when the run fails. Stopped by a
+                    message's id) and {"error": {"code", "message"}} when the run fails.
+                    Stopped by a
                     cancel or its deadline: run_cancelled {"reason"}, resumable.
   feedback       {"user_id", "run_id", "key", "score", "value", "comment", "at"}
                  -> feedback_given (refused "not_found" for a run not of this thread)

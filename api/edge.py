@@ -50,6 +50,9 @@ class Limits:
         self.header_bytes = _env_int("ACTORLOG_MAX_HEADER_BYTES", 32 * 1024)
         self.json_depth = _env_int("ACTORLOG_MAX_JSON_DEPTH", 64)
         self.ws_frame_bytes = _env_int("ACTORLOG_MAX_WS_FRAME_BYTES", 1024 * 1024)
+        #: frames past ws_frame_bytes get the family's error frame and the socket stays open;
+        #: past this hard cap the server closes with 1009 before the frame is buffered whole
+        self.ws_hard_cap_bytes = 4 * self.ws_frame_bytes
 
 
 limits = Limits()
@@ -161,7 +164,8 @@ _REASONS = {400: "Bad request", 401: "Bad credentials", 403: "Not authenticated"
             404: "Not found", 409: "Conflict with the entity's state", 413: "Body too large",
             415: "Unsupported file type", 422: "Validation error", 431: "Headers too large",
             500: "Unexpected error (logged with its request id)",
-            503: "A host or the store is unavailable"}
+            503: "A host or the store is unavailable",
+            504: "The work did not finish within its deadline"}
 
 
 def detail_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -25,6 +25,7 @@ __all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "configured",
 #: name -> "module:attribute" of its Family, imported only when the family is served
 KNOWN: dict[str, str] = {
     "opengpts": "api.opengpts:FAMILY",
+    "agent_chat": "api.agent_chat:FAMILY",
 }
 
 #: the platform's own kinds, served with any families

@@ -52,7 +52,7 @@ def _config(app: FastAPI) -> uvicorn.Config:
     was never released)."""
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                           http="httptools", ws="websockets", ws_ping_interval=20,
-                          ws_ping_timeout=20, ws_max_size=limits.ws_frame_bytes,
+                          ws_ping_timeout=20, ws_max_size=limits.ws_hard_cap_bytes,
                           timeout_graceful_shutdown=2)
 
 

@@ -38,7 +38,7 @@ ErrorFrame = Callable[[str, str], Any]  # (code, message) -> the family's error 
 class WebSocketSession:
     def __init__(self, websocket: WebSocket, error_frame: ErrorFrame, *,
                  max_frame_bytes: int | None = None, max_unread: int = 256,
-                 send_seconds: float = 10.0,
+                 send_seconds: float = 10.0, text_only: bool = False,
                  slow_reason: Callable[[], str] = lambda: "too slow: frames left unread"
                  ) -> None:
         self.websocket = websocket
@@ -46,6 +46,7 @@ class WebSocketSession:
         self.max_frame_bytes = max_frame_bytes or limits.ws_frame_bytes
         self.send_seconds = send_seconds
         self.slow_reason = slow_reason
+        self.text_only = text_only
         self.closed = False
         self._outgoing: asyncio.Queue[str | None] = asyncio.Queue(max_unread)
         self._sender: asyncio.Task | None = None
@@ -67,6 +68,9 @@ class WebSocketSession:
                 break
             raw = message.get("text")
             if raw is None and message.get("bytes") is not None:
+                if self.text_only:
+                    self.push(self.error_frame("binary", "send JSON in text frames"))
+                    continue
                 raw = message["bytes"]
             if raw is None:
                 continue
@@ -160,15 +164,17 @@ class WebSocketSession:
                 await self._sender
         self._drain()
 
-    async def run_until_gone(self, *work: Any) -> None:
+    async def run_until_gone(self, *work: Any, reading: bool = False) -> None:
         """Run ``work`` (coroutines that push frames) until one ends or the client leaves,
-        then stop them all. Errors other than a disconnect are logged, never lost."""
+        then stop them all. ``reading``: one of them reads the client's messages (and ends
+        when it leaves); otherwise incoming frames are read and dropped here, which is how a
+        client that sends nothing is noticed leaving. Errors other than a disconnect are
+        raised, never lost."""
         async def watch() -> None:
-            # a client that sends nothing is noticed leaving by reading, not writing
             while await self.receive() is not None:
                 pass
 
-        tasks = [asyncio.ensure_future(w) for w in (*work, watch())]
+        tasks = [asyncio.ensure_future(w) for w in (*work, *(() if reading else (watch(),)))]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -1,0 +1,232 @@
+"""The agent chat family's routes.
+
+WebSocket /chat/{chat_id}
+- In: {"type": "client", "message", "message_id"} (a frame without "type" is a client message
+  too, as the original's clients send); {"type": "get_history"}; {"type": "stop",
+  "message_id"} (ours) stops that message's run.
+- Out: {"type": "agent_step", "step_type", "message", "message_id", "chat_id"} per step, then
+  {"type": "message_end", "message_id", "chat_id"}. message_id is the client's. Every client
+  connected to a chat sees its steps live; the sender's hang-up does not stop its message.
+- Errors: {"type": "agent_error", "error", "chat_id", "message_id"?}, then message_end when the
+  error ends a message, so a client's spinner always stops. Bad JSON, missing fields, a binary
+  or oversized frame: an agent_error, and the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, WebSocket
+from smolagents import ToolCallingAgent
+
+from actors.agent.memory import record_of, shown
+from actors.agent.model import PortAgentModel
+from actors.agent.service import AGENT_TOOLS, agent_tools
+from actors.chat import MAX_MESSAGE_CHARS, MAX_STEPS, PLANNING_INTERVAL
+from api.edge import EdgeRoute, detail_responses
+from api.family import Family
+from api.kit import Refusals
+from api.runtime import Runtime, current, get_runtime
+from api.ws import WebSocketSession
+from llm.service import MODEL_PORT, model_port
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
+from runtime.events import Event, stream_id
+from schemas.agent_chat import (AgentError, AgentStep, ChatHistory, HistoryRow, MessageEnd,
+                                RunRequest, RunStep)
+
+__all__ = ["FAMILY", "router"]
+
+log = logging.getLogger("ray.serve")
+router = APIRouter(tags=["agent chat"], route_class=EdgeRoute,
+                   responses=detail_responses(404, 422, 504))
+Rt = Annotated[Runtime, Depends(get_runtime)]
+REFUSALS = Refusals({"invalid": 422})
+_CHAT_ID = re.compile(r"^[^\x00-\x1f/]{1,256}$")
+
+
+def _model_name() -> str | None:
+    return os.environ.get("ACTORLOG_AGENT_MODEL") or None
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def history_rows(events: list[Event]) -> list[HistoryRow]:
+    rows = []
+    for e in events:
+        if e.type == "user_message":
+            rows.append(HistoryRow(role="user", content=e.data["message"], step_type=None,
+                                   timestamp=_when(e.timestamp)))
+        elif e.type == "agent_step":
+            rows.append(HistoryRow(role="agent", content=shown(e.data["message"]),
+                                   step_type=e.data["step_type"],
+                                   timestamp=_when(e.timestamp)))
+    return rows
+
+
+async def _history(rt: Runtime, chat_id: str) -> list[HistoryRow]:
+    rows: list[HistoryRow] = []
+    seq = 0
+    while True:
+        batch = await rt.store.read(stream_id("chat", chat_id), seq + 1, None, 5000)
+        rows += history_rows(batch)
+        if len(batch) < 5000:
+            return rows
+        seq = batch[-1].seq
+
+
+@router.get("/history/{chat_id}", response_model=list[HistoryRow])
+async def get_history(chat_id: str, rt: Rt) -> list[HistoryRow]:
+    """The chat's messages and steps in order; an unknown chat has none ([])."""
+    return await _history(rt, chat_id)
+
+
+# ------------------------------------------------------------------ stateless runs
+
+_LOCAL: dict[str, Any] = {}
+
+
+def _local_services(rt: Runtime) -> tuple[Any, list[Any]]:
+    """This process's model port and tools, for runs that belong to no entity."""
+    if "models" not in _LOCAL:
+        _LOCAL["models"] = model_port(rt.settings, rt.store)["models"]
+        _LOCAL["tools"] = agent_tools(rt.settings, rt.store)["agent_tools"]
+    return _LOCAL["models"], _LOCAL["tools"]
+
+
+@router.post("/agent/run", response_model=list[RunStep])
+async def run_stateless(body: RunRequest, rt: Rt) -> list[RunStep]:
+    """The agent on ``task`` alone: no memory read or written, nothing in any log. Bounded by
+    ACTORLOG_AGENT_RUN_SECONDS (120): past it the run is stopped and the answer is a 504."""
+    models, tools = _local_services(rt)
+    loop = asyncio.get_running_loop()
+    name = _model_name()
+    agent = ToolCallingAgent(tools=list(tools), verbosity_level=-1, max_steps=MAX_STEPS,
+                             planning_interval=PLANNING_INTERVAL,
+                             model=PortAgentModel(models.model(name), loop, name))
+
+    def work() -> list[RunStep]:
+        return [RunStep(step_type=r["step_type"], content=r["message"])
+                for r in map(record_of, agent.run(body.task, stream=True, reset=True)) if r]
+
+    seconds = float(os.environ.get("ACTORLOG_AGENT_RUN_SECONDS") or 120)
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(work), seconds)
+    except asyncio.TimeoutError:
+        agent.interrupt()
+        raise HTTPException(504, f"the agent did not finish within {seconds:g} s") from None
+
+
+# ------------------------------------------------------------------ the chat socket
+
+def frames_of(chat_id: str, event: Event) -> list[dict[str, Any]]:
+    """The frames an event of the chat's log becomes."""
+    data, mid = event.data, event.data.get("message_id")
+    if event.type == "agent_step":
+        return [AgentStep(step_type=data["step_type"], message=shown(data["message"]),
+                          message_id=mid, chat_id=chat_id).model_dump()]
+    if event.type == "message_ended":
+        return [MessageEnd(message_id=mid, chat_id=chat_id).model_dump()]
+    if event.type in ("message_failed", "message_stopped", "message_interrupted"):
+        error = data.get("error") or data.get("reason") or "stopped"
+        return [AgentError(error=error, chat_id=chat_id, message_id=mid).model_dump(),
+                MessageEnd(message_id=mid, chat_id=chat_id).model_dump()]
+    return []
+
+
+@router.websocket("/chat/{chat_id}")
+async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
+    if not _CHAT_ID.match(chat_id):
+        await websocket.close(code=1008, reason="invalid chat id")  # refused at the handshake
+        return
+    rt = current()
+
+    def error(text: str, message_id: str | None = None) -> dict[str, Any]:
+        return AgentError(error=text, chat_id=chat_id, message_id=message_id).model_dump()
+
+    session = WebSocketSession(websocket, lambda code, text: error(text), text_only=True)
+    await session.accept()
+    ref = rt.client.ref("chat", chat_id)
+    start = await rt.store.last_version(stream_id("chat", chat_id)) + 1
+    pending: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=64)
+
+    async def follow() -> None:
+        # Steps reach every client of the chat from its log, live: the sender's included.
+        async with contextlib.aclosing(ref.asubscribe(start)) as events:
+            async for _what, event in events:
+                for frame in frames_of(chat_id, event):
+                    if not session.push(frame):
+                        return
+
+    async def submit() -> None:
+        # One at a time, each once it is in the log: the chat runs them in the order sent.
+        while True:
+            message_id, text = await pending.get()
+            command = {"type": "message", "message_id": message_id, "message": text,
+                       "model": _model_name(), "at": _when(dt.datetime.now().timestamp())}
+            stream = ref.aask_stream(command)
+            try:
+                await anext(stream)  # {"accepted"}: the message is durable; it runs on
+            except (ActorError, OutcomeUnknown, Unavailable, StopAsyncIteration) as exc:
+                text = REFUSALS.error(exc).detail if not isinstance(
+                    exc, StopAsyncIteration) else "the message was not taken"
+                session.push(error(str(text), message_id))
+                session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            finally:
+                await stream.aclose()
+
+    async def read() -> None:
+        while (frame := await session.receive()) is not None:
+            await _handle(frame)
+
+    async def _handle(frame: Any) -> None:
+        if not isinstance(frame, dict):
+            session.push(error("a frame is a JSON object"))
+            return
+        kind = frame.get("type", "client")
+        if kind == "get_history":
+            session.push(ChatHistory(chat_id=chat_id,
+                                     history=await _history(rt, chat_id)).model_dump())
+            return
+        message_id = frame.get("message_id")
+        message_id = message_id if isinstance(message_id, str) and message_id else None
+        if kind == "stop":
+            if message_id is None:
+                session.push(error("stop needs the message_id of the message to stop"))
+                return
+            await ref.acancel("cancelled", where={"message_id": message_id})
+            return
+        if kind != "client":
+            session.push(error(f"unknown frame type {kind!r}: send client, get_history or "
+                               "stop", message_id))
+            return
+        text = frame.get("message")
+        if message_id is None or not isinstance(text, str) or len(message_id) > 256:
+            session.push(error("Missing fields in JSON: a client frame needs message (a "
+                               "string) and message_id (a non-empty string)", message_id))
+            if message_id is not None:
+                session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            return
+        if len(text) > MAX_MESSAGE_CHARS:
+            session.push(error(f"a message has at most {MAX_MESSAGE_CHARS} characters",
+                               message_id))
+            session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            return
+        try:
+            pending.put_nowait((message_id, text))
+        except asyncio.QueueFull:
+            session.push(error("too many messages waiting on this connection", message_id))
+            session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+
+    await session.run_until_gone(follow(), submit(), read(), reading=True)
+
+
+FAMILY = Family("agent_chat", (router,), kind_modules=("actors.chat",),
+                services=(MODEL_PORT, AGENT_TOOLS))
