@@ -8,6 +8,9 @@ and usage in a last chunk when stream_options asks for it. It is scripted, not a
 - a request whose last message is a tool result -> "The tool said: <result>";
 - response_format json_schema -> {"query": "<last user message>"} as JSON text;
 - a message containing "fail please" -> HTTP 500;
+- a smolagents tool-calling agent (a final_answer tool offered): its last observation is
+  answered through final_answer; a task that says "contacts" calls get_contacts; any other
+  task is answered through final_answer;
 - anything else -> "Hello from the stand-in model." word by word.
 Every request body is kept in ``requests`` for assertions.
 """
@@ -52,7 +55,17 @@ class FakeOpenAI:
         await resp.prepare(request)
         await resp.write(self._chunk(body, {"role": "assistant", "content": ""}))
         finish = "stop"
-        if body.get("tools") and last.get("role") == "user" and "weather" in text.lower():
+        agent_call = self._agent_call(body, messages)
+        if agent_call is not None:
+            name, args = agent_call
+            await resp.write(self._chunk(body, {"tool_calls": [{
+                "index": 0, "id": f"call_{len(self.requests)}", "type": "function",
+                "function": {"name": name, "arguments": ""}}]}))
+            for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                await resp.write(self._chunk(body, {"tool_calls": [{
+                    "index": 0, "function": {"arguments": piece}}]}))
+            finish = "tool_calls"
+        elif body.get("tools") and last.get("role") == "user" and "weather" in text.lower():
             names = [t["function"]["name"] for t in body["tools"]]
             name = "get_weather" if "get_weather" in names else names[0]
             args = json.dumps({"query": text})
@@ -83,6 +96,21 @@ class FakeOpenAI:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    @staticmethod
+    def _agent_call(body: dict[str, Any], messages: list[dict[str, Any]]
+                    ) -> tuple[str, str] | None:
+        names = [t["function"]["name"] for t in body.get("tools") or []]
+        if "final_answer" not in names:
+            return None
+        said = "\n".join(str(m.get("content") or "") for m in messages if m["role"] == "user")
+        task_at, seen_at = said.rfind("New task:"), said.rfind("Observation:")
+        if seen_at > task_at:
+            observed = said[seen_at + len("Observation:"):].strip()
+            return "final_answer", json.dumps({"answer": observed})
+        if "contacts" in said[task_at:].lower() and "get_contacts" in names:
+            return "get_contacts", "{}"
+        return "final_answer", json.dumps({"answer": "Hello from the stand-in model."})
 
     def start(self) -> "FakeOpenAI":
         ready = threading.Event()

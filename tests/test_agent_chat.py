@@ -15,12 +15,23 @@ import websockets.sync.client as ws
 
 from actors.agent.tools import DEMO_CONTACTS
 from tests.conftest import kill_hosts, poll, start_inprocess_server
+from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
-def server(ray_session, tmp_path_factory):
-    models = {"providers": {"slow": {"type": "builtin", "delay": 0.02}},
-              "aliases": {"slow-agent": "slow"}}
+def standin():
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(ray_session, tmp_path_factory, standin):
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.02},
+                            "oa": {"type": "openai", "base_url": standin.base_url,
+                                   "api_key": "sk-test", "model": "gpt-standin",
+                                   "max_retries": 0}},
+              "aliases": {"slow-agent": "slow", "oa-agent": "oa"}}
     url, _, client = start_inprocess_server(
         ray_session, str(tmp_path_factory.mktemp("chat")), models=json.dumps(models))
     yield url, client
@@ -147,3 +158,48 @@ def test_the_stateless_run_leaves_no_trace(server):
     assert httpx.get(f"{base}/history/{chat_id}").json() == []
     assert client.ref("chat", chat_id).events() == []
     assert httpx.post(f"{base}/agent/run", json={"chat_id": chat_id}).status_code == 422
+
+
+def test_the_openai_compatible_path_with_streamed_tool_call_deltas(server, standin,
+                                                                   monkeypatch):
+    base, _ = server
+    monkeypatch.setenv("ACTORLOG_AGENT_MODEL", "oa-agent")
+    chat_id = f"oa-{uuid.uuid4().hex[:8]}"
+    before = len(standin.requests)
+    with _socket(base, chat_id) as sock:
+        sock.send(json.dumps({"type": "client", "message": "get all contacts",
+                              "message_id": "o1"}))
+        frames = _until_end(sock, "o1")
+    steps = [f for f in frames if f["type"] == "agent_step"]
+    assert [f["step_type"] for f in steps] == ["PlanningStep", "ActionStep", "ActionStep",
+                                               "FinalAnswerStep"]
+    assert json.loads(steps[1]["message"]) == DEMO_CONTACTS
+    assert json.loads(steps[-1]["message"]) == DEMO_CONTACTS
+    sent = standin.requests[before:]
+    assert sent and all(r["model"] == "gpt-standin" and r["stream"] for r in sent)
+    assert any("final_answer" in [t["function"]["name"] for t in r.get("tools") or []]
+               for r in sent)
+
+
+def test_memory_survives_a_host_killed_with_sigkill(server):
+    import os
+    import signal
+
+    base, client = server
+    chat_id = f"restart-{uuid.uuid4().hex[:8]}"
+    with _socket(base, chat_id) as sock:
+        sock.send(json.dumps({"type": "client", "message": "hi, my name is Ann",
+                              "message_id": "r1"}))
+        _until_end(sock, "r1")
+    before = {s["index"]: s["pid"] for s in client.stats()}
+    for pid in before.values():
+        os.kill(pid, signal.SIGKILL)
+    poll(lambda: {s["index"]: s["pid"] for s in client.stats()},
+         lambda now: set(now) == set(before) and not set(now.values()) & set(before.values()),
+         60)
+    with _socket(base, chat_id) as sock:
+        sock.send(json.dumps({"type": "client", "message": "what is my name?",
+                              "message_id": "r2"}))
+        frames = _until_end(sock, "r2")
+    assert [f["message"] for f in frames if f.get("step_type") == "FinalAnswerStep"] == [
+        "Your name is Ann."]
