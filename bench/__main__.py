@@ -1,5 +1,5 @@
 """python -m bench [section ...]   (default: all)
-sections: codec store pg entities projection thread ray serve service cluster opengpts
+sections: codec store pg entities projection thread ray serve service cluster opengpts agent_chat
 --quick runs smaller sizes (a smoke check of the bench itself)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import importlib
 import sys
 
 SECTIONS = ["codec", "store", "pg", "entities", "projection", "thread", "ray", "serve",
-            "service", "cluster", "opengpts"]
+            "service", "cluster", "opengpts", "agent_chat"]
 
 
 def main(argv: list[str]) -> None:
