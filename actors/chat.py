@@ -19,10 +19,6 @@ import asyncio
 import concurrent.futures
 from typing import Any
 
-from smolagents import ToolCallingAgent
-
-from actors.agent.memory import record_of, steps_from
-from actors.agent.model import PortAgentModel
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
@@ -30,7 +26,6 @@ from runtime.registry import register
 __all__ = ["chat", "MAX_MESSAGE_CHARS"]
 
 MAX_MESSAGE_CHARS = 100_000
-PLANNING_INTERVAL, MAX_STEPS = 10, 20
 
 #: threads the agents run in (smolagents is synchronous); they wait on model calls made on the
 #: host's event loop, so many fit on few cores
@@ -53,16 +48,16 @@ async def message(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     if len(text) > MAX_MESSAGE_CHARS or len(message_id) > 256:
         raise Rejected(f"a message has at most {MAX_MESSAGE_CHARS} characters and its id 256",
                        code="invalid")
+    from actors.agent.model import agent_for  # smolagents: imported when an agent first runs
+    from actors.agent.memory import record_of, steps_from
+
     memory = list(state["records"])  # before this message: the agent adds its own task step
     await ctx.commit(NewEvent("user_message", {"message_id": message_id, "message": text,
                                                "at": cmd.get("at")}))
     ctx.emit({"accepted": message_id})
     loop = asyncio.get_running_loop()
     services = ctx.services
-    agent = ToolCallingAgent(
-        tools=list(services.agent_tools), verbosity_level=-1, max_steps=MAX_STEPS,
-        planning_interval=PLANNING_INTERVAL,
-        model=PortAgentModel(services.models.model(cmd.get("model")), loop, cmd.get("model")))
+    agent = agent_for(services.models, services.agent_tools, cmd.get("model"), loop)
     agent.memory.steps = steps_from(memory)
     steps: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 

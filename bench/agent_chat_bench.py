@@ -59,22 +59,17 @@ async def _chat(base: str, n: int, messages: int, first: list[float], end: list[
 def _original_seconds_per_message(samples: int, models: dict | None = None) -> float:
     """The same agent and model, run synchronously one message after another in this
     process, as the original's server does in its event loop."""
-    from smolagents import ToolCallingAgent
-
-    from actors.agent.model import PortAgentModel
+    from actors.agent.model import agent_for
     from actors.agent.tools import load_tools
     from llm.router import ModelRouter
 
     async def main() -> float:
-        port, loop = ModelRouter(models).model(None), asyncio.get_running_loop()
+        router, loop = ModelRouter(models), asyncio.get_running_loop()
 
         def work() -> float:
             t0 = time.perf_counter()
             for i in range(samples):
-                agent = ToolCallingAgent(tools=load_tools(), model=PortAgentModel(port, loop,
-                                                                                  None),
-                                         planning_interval=10, max_steps=20,
-                                         verbosity_level=-1)
+                agent = agent_for(router, load_tools(), None, loop)
                 for _ in agent.run(MESSAGES[i % 5], stream=True, reset=False):
                     pass
             return (time.perf_counter() - t0) / samples

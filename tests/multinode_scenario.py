@@ -10,6 +10,7 @@ names the property that broke. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -267,8 +268,12 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     deadline = time.monotonic() + 60
     after: dict[str, str] = {}
     while time.monotonic() < deadline:
+        # the supervisor moves hosts one at a time: wait for the spread to settle, not only
+        # for the first host to land on the new node
         after = host_nodes(client)
-        if joined.node_id in after.values():
+        per_node = collections.Counter(after.values())
+        if joined.node_id in per_node and len(per_node) == 3 \
+                and max(per_node.values()) - min(per_node.values()) <= 1:
             break
         time.sleep(0.5)
     facts["host_nodes_after_join"] = after

@@ -115,8 +115,14 @@ def test_malformed_frames_get_agent_errors_and_the_socket_stays_open(server):
         assert history == {"type": "chat_history", "chat_id": chat_id, "history": []}
         sock.send(json.dumps({"type": "client", "message": "hi", "message_id": "ok"}))
         assert _until_end(sock, "ok")[-1]["type"] == "message_end"  # still open and working
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # a control character: no valid request, or refused
         with _socket(base, "a\x01b"):
+            pass
+    with pytest.raises(ws.InvalidStatus):  # refused at the handshake
+        with _socket(base, "a/b"):
+            pass
+    with pytest.raises(ws.InvalidStatus):
+        with ws.connect(base.replace("http://", "ws://") + "/chats/x", open_timeout=10):
             pass
 
 

@@ -12,17 +12,19 @@ import json
 import time
 from typing import Any
 
-from smolagents.memory import (ActionStep, FinalAnswerStep, MemoryStep, PlanningStep, TaskStep,
-                               ToolCall)
-from smolagents.models import ChatMessage, MessageRole
-from smolagents.monitoring import AgentLogger, LogLevel, Timing
-from smolagents.utils import AgentError, make_json_serializable
-
 __all__ = ["STEP_TYPES", "record_of", "shown", "steps_from"]
 
 STEP_TYPES = ("PlanningStep", "ActionStep", "FinalAnswerStep")
 
-_QUIET = AgentLogger(level=LogLevel.OFF)
+# smolagents is imported where a step is converted, not here: it takes a second to import,
+# and readers of chats (history, frames) never need it.
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able data from what an agent produced (smolagents' own conversion)."""
+    from smolagents.utils import make_json_serializable
+
+    return make_json_serializable(value)
 
 
 def shown(value: Any) -> str:
@@ -32,7 +34,7 @@ def shown(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(make_json_serializable(value), ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _timing(step: Any) -> dict[str, float | None]:
@@ -44,6 +46,8 @@ def _timing(step: Any) -> dict[str, float | None]:
 def record_of(step: Any) -> dict[str, Any] | None:
     """The event data of a step the agent yielded; None for what is not a step of the
     document (tool-call notices, stream deltas)."""
+    from smolagents.memory import ActionStep, FinalAnswerStep, PlanningStep
+
     if isinstance(step, PlanningStep):
         return {"step_type": "PlanningStep", "message": step.plan, "plan": step.plan,
                 **_timing(step)}
@@ -56,20 +60,25 @@ def record_of(step: Any) -> dict[str, Any] | None:
                 "step_number": step.step_number,
                 "model_output": step.model_output if isinstance(step.model_output, str)
                 else None,
-                "tool_calls": [{"id": c.id, "name": c.name,
-                                "arguments": make_json_serializable(c.arguments)}
+                "tool_calls": [{"id": c.id, "name": c.name, "arguments": _plain(c.arguments)}
                                for c in step.tool_calls or []],
                 "observations": observations, "error": error,
                 "is_final_answer": bool(step.is_final_answer), **_timing(step)}
     if isinstance(step, FinalAnswerStep):
-        output = make_json_serializable(step.output)
+        output = _plain(step.output)
         return {"step_type": "FinalAnswerStep", "message": shown(output), "output": output}
     return None
 
 
-def steps_from(records: list[dict[str, Any]]) -> list[MemoryStep]:
+def steps_from(records: list[dict[str, Any]]) -> list[Any]:
     """The agent's memory steps from a chat's records, in order: ``{"task": ...}`` for each
     user message, then its steps. Final answers are not memory steps (as in smolagents)."""
+    from smolagents.memory import ActionStep, MemoryStep, PlanningStep, TaskStep, ToolCall
+    from smolagents.models import ChatMessage, MessageRole
+    from smolagents.monitoring import AgentLogger, LogLevel, Timing
+    from smolagents.utils import AgentError
+
+    quiet = AgentLogger(level=LogLevel.OFF)
     steps: list[MemoryStep] = []
     for r in records:
         kind = r.get("step_type")
@@ -85,7 +94,7 @@ def steps_from(records: list[dict[str, Any]]) -> list[MemoryStep]:
                 step_number=r["step_number"], timing=Timing(r["start"], r.get("end")),
                 tool_calls=[ToolCall(c["name"], c["arguments"], c["id"])
                             for c in r["tool_calls"]] or None,
-                error=AgentError(r["error"], _QUIET) if r.get("error") else None,
+                error=AgentError(r["error"], quiet) if r.get("error") else None,
                 model_output=r.get("model_output"), observations=r.get("observations"),
                 is_final_answer=r.get("is_final_answer", False)))
     return steps

@@ -19,7 +19,20 @@ from smolagents.monitoring import TokenUsage
 from llm.port import Model as PortModel
 from llm.port import ModelRequest, ToolSpec
 
-__all__ = ["PortAgentModel"]
+__all__ = ["PLANNING_INTERVAL", "MAX_STEPS", "PortAgentModel", "agent_for"]
+
+#: as the original's agent: a plan every 10 steps, at most 20 steps a message
+PLANNING_INTERVAL, MAX_STEPS = 10, 20
+
+
+def agent_for(models: Any, tools: Any, name: str | None, loop: asyncio.AbstractEventLoop
+              ) -> Any:
+    """A ToolCallingAgent on the model port's ``name`` (the default model when None)."""
+    from smolagents import ToolCallingAgent
+
+    return ToolCallingAgent(tools=list(tools), verbosity_level=-1, max_steps=MAX_STEPS,
+                            planning_interval=PLANNING_INTERVAL,
+                            model=PortAgentModel(models.model(name), loop, name))
 
 
 class PortAgentModel(Model):

@@ -23,12 +23,10 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, WebSocket
-from smolagents import ToolCallingAgent
 
 from actors.agent.memory import record_of, shown
-from actors.agent.model import PortAgentModel
 from actors.agent.service import AGENT_TOOLS, agent_tools
-from actors.chat import MAX_MESSAGE_CHARS, MAX_STEPS, PLANNING_INTERVAL
+from actors.chat import MAX_MESSAGE_CHARS
 from api.edge import EdgeRoute, detail_responses
 from api.family import Family
 from api.kit import Refusals
@@ -105,12 +103,10 @@ def _local_services(rt: Runtime) -> tuple[Any, list[Any]]:
 async def run_stateless(body: RunRequest, rt: Rt) -> list[RunStep]:
     """The agent on ``task`` alone: no memory read or written, nothing in any log. Bounded by
     ACTORLOG_AGENT_RUN_SECONDS (120): past it the run is stopped and the answer is a 504."""
+    from actors.agent.model import agent_for  # smolagents: imported on first use
+
     models, tools = _local_services(rt)
-    loop = asyncio.get_running_loop()
-    name = _model_name()
-    agent = ToolCallingAgent(tools=list(tools), verbosity_level=-1, max_steps=MAX_STEPS,
-                             planning_interval=PLANNING_INTERVAL,
-                             model=PortAgentModel(models.model(name), loop, name))
+    agent = agent_for(models, tools, _model_name(), asyncio.get_running_loop())
 
     def work() -> list[RunStep]:
         return [RunStep(step_type=r["step_type"], content=r["message"])
