@@ -211,6 +211,22 @@ def service(ray_session, tmp_path_factory):
     kill_hosts(client)
 
 
+@pytest.fixture(scope="module")
+def standin():
+    """The OpenAI-compatible stand-in server (tests/fake_openai.py), one per test module."""
+    from tests.fake_openai import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+def standin_provider(standin: Any) -> dict[str, Any]:
+    """The model-port provider configuration that reaches ``standin``."""
+    return {"type": "openai", "base_url": standin.base_url, "api_key": "sk-test",
+            "model": "gpt-standin", "max_retries": 0}
+
+
 def app_settings(**overrides: Any) -> Any:
     """Settings as the service composes them (every family's kinds and services), for tests
     that start hosts; ``models``, ``model_calls`` and ``model_calls_total`` set the model

@@ -14,23 +14,13 @@ import pytest
 import websockets.sync.client as ws
 
 from actors.agent.tools import DEMO_CONTACTS
-from tests.conftest import kill_hosts, poll, start_inprocess_server
-from tests.fake_openai import FakeOpenAI
-
-
-@pytest.fixture(scope="module")
-def standin():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
+from tests.conftest import kill_hosts, poll, standin_provider, start_inprocess_server
 
 
 @pytest.fixture(scope="module")
 def server(ray_session, tmp_path_factory, standin):
     models = {"providers": {"slow": {"type": "builtin", "delay": 0.02},
-                            "oa": {"type": "openai", "base_url": standin.base_url,
-                                   "api_key": "sk-test", "model": "gpt-standin",
-                                   "max_retries": 0}},
+                            "oa": standin_provider(standin)},
               "aliases": {"slow-agent": "slow", "oa-agent": "oa"}}
     url, _, client = start_inprocess_server(
         ray_session, str(tmp_path_factory.mktemp("chat")), models=json.dumps(models))
@@ -52,20 +42,28 @@ def _until_end(sock, message_id: str, timeout: float = 60) -> list[dict]:
             return frames
 
 
-def test_the_documents_example_flow_as_written(server):
-    base, _ = server
-    chat_id = f"chat_{uuid.uuid4().hex[:8]}"
+def _contacts(base: str, chat_id: str, message_id: str) -> tuple[list[dict], list[dict]]:
+    """The document's example message on a fresh socket: (every frame, the agent_steps),
+    the steps checked to be plan, the tool's action, the final answer's, the final answer."""
     with _socket(base, chat_id) as sock:
         sock.send(json.dumps({"type": "client", "message": "get all contacts",
-                              "message_id": "abc123"}))
-        frames = _until_end(sock, "abc123")
+                              "message_id": message_id}))
+        frames = _until_end(sock, message_id)
     steps = [f for f in frames if f["type"] == "agent_step"]
     assert [f["step_type"] for f in steps] == ["PlanningStep", "ActionStep", "ActionStep",
                                                "FinalAnswerStep"]
+    assert json.loads(steps[1]["message"]) == DEMO_CONTACTS  # the tool's observation
+    assert json.loads(steps[-1]["message"]) == DEMO_CONTACTS  # the final answer lists them
+    return frames, steps
+
+
+def test_the_documents_example_flow_as_written(server):
+    base, _ = server
+    chat_id = f"chat_{uuid.uuid4().hex[:8]}"
+    frames, steps = _contacts(base, chat_id, "abc123")
     assert all(f["message_id"] == "abc123" and f["chat_id"] == chat_id
                and isinstance(f["message"], str) for f in steps)
     assert set(steps[0]) == {"type", "step_type", "message", "message_id", "chat_id"}
-    assert json.loads(steps[-1]["message"]) == DEMO_CONTACTS
     assert frames[-1] == {"type": "message_end", "message_id": "abc123", "chat_id": chat_id}
     history = httpx.get(f"{base}/history/{chat_id}").json()
     assert history[0] == {"role": "user", "content": "get all contacts", "step_type": None,
@@ -172,15 +170,7 @@ def test_the_openai_compatible_path_with_streamed_tool_call_deltas(server, stand
     monkeypatch.setenv("ACTORLOG_AGENT_MODEL", "oa-agent")
     chat_id = f"oa-{uuid.uuid4().hex[:8]}"
     before = len(standin.requests)
-    with _socket(base, chat_id) as sock:
-        sock.send(json.dumps({"type": "client", "message": "get all contacts",
-                              "message_id": "o1"}))
-        frames = _until_end(sock, "o1")
-    steps = [f for f in frames if f["type"] == "agent_step"]
-    assert [f["step_type"] for f in steps] == ["PlanningStep", "ActionStep", "ActionStep",
-                                               "FinalAnswerStep"]
-    assert json.loads(steps[1]["message"]) == DEMO_CONTACTS
-    assert json.loads(steps[-1]["message"]) == DEMO_CONTACTS
+    _contacts(base, chat_id, "o1")
     sent = standin.requests[before:]
     assert sent and all(r["model"] == "gpt-standin" and r["stream"] for r in sent)
     assert any("final_answer" in [t["function"]["name"] for t in r.get("tools") or []]

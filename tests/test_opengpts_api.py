@@ -11,23 +11,13 @@ import uuid
 
 import pytest
 
-from tests.conftest import kill_hosts, start_inprocess_server
-from tests.fake_openai import FakeOpenAI
+from tests.conftest import kill_hosts, start_inprocess_server, standin_provider
 from tests.opengpts_helpers import User, golden, golden_raw, parse_sse, same_shape
 
 
 @pytest.fixture(scope="module")
-def standin():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def base(ray_session, tmp_path_factory, standin):
-    models = {"providers": {"standin": {"type": "openai", "base_url": standin.base_url,
-                                        "api_key": "sk-test", "model": "gpt-standin",
-                                        "max_retries": 0},
+    models = {"providers": {"standin": standin_provider(standin),
                             "slow": {"type": "builtin", "delay": 0.05}},
               "aliases": {"GPT 4o": "standin", "GPT 4 Turbo": "slow"}}
     url, _, client = start_inprocess_server(ray_session, str(tmp_path_factory.mktemp("gpts")),
