@@ -1,8 +1,9 @@
 """The EventStore conformance suite: written once, run against every backend.
 
-A backend's test module subclasses EventStoreContract and provides a ``store`` fixture (a fresh,
-empty store), ``reopen`` (a second store instance on the same data, as after a restart) and
-``contract_url`` (the URL of another fresh store, for the case that runs several processes).
+A backend's test module subclasses EventStoreContract and provides ``open_backend`` (a function
+that opens a store instance on one fresh, empty database: called again, another instance on the
+same data, as after a restart) and ``contract_url`` (the URL of another fresh store, for the
+case that runs several processes). The contract derives ``store`` and ``reopen`` from it.
 The cases follow Akka's JournalSpec and SnapshotStoreSpec, plus what this runtime promises beyond
 them: typed conflicts, idempotent appends, a global ordered log, and concurrent writers.
 """
@@ -62,6 +63,19 @@ class EventStoreContract:
     #: False for a backend whose data lives in one process (memory://): the several-processes
     #: case does not apply to it.
     shared_across_processes = True
+
+    @pytest.fixture
+    async def store(self, open_backend):
+        s = open_backend()
+        yield s
+        await s.close()
+
+    @pytest.fixture
+    def reopen(self, open_backend):
+        async def _reopen():
+            return open_backend()
+
+        return _reopen
 
     # ------------------------------------------------------------ JournalSpec: replay bounds
 

@@ -18,23 +18,13 @@ def name() -> str:
 
 
 @pytest.fixture
-async def store(name):
-    s = MemoryEventStore(name)
-    yield s
-    await s.close()
+def open_backend(name):
+    return lambda: MemoryEventStore(name)
 
 
 @pytest.fixture
 def contract_url(name):
     return f"memory://{name}-other"
-
-
-@pytest.fixture
-def reopen(name):
-    async def _reopen():
-        return MemoryEventStore(name)
-
-    return _reopen
 
 
 class TestMemoryStore(EventStoreContract):

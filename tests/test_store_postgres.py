@@ -11,23 +11,13 @@ from tests.store_contract import EventStoreContract
 
 
 @pytest.fixture
-async def store(pg_dsn):
-    s = PostgresEventStore(pg_dsn)
-    yield s
-    await s.close()
+def open_backend(pg_dsn):
+    return lambda: PostgresEventStore(pg_dsn)
 
 
 @pytest.fixture
 def contract_url(pg_server):
     return new_database(pg_server)
-
-
-@pytest.fixture
-def reopen(pg_dsn):
-    async def _reopen():
-        return PostgresEventStore(pg_dsn)
-
-    return _reopen
 
 
 class TestPostgresStore(EventStoreContract):

@@ -13,23 +13,13 @@ from tests.store_contract import EventStoreContract
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = SQLiteEventStore(tmp_path / "events.db")
-    yield s
-    await s.close()
+def open_backend(tmp_path):
+    return lambda: SQLiteEventStore(tmp_path / "events.db")
 
 
 @pytest.fixture
 def contract_url(tmp_path):
     return "sqlite://" + str(tmp_path / "shared.db")
-
-
-@pytest.fixture
-def reopen(tmp_path):
-    async def _reopen():
-        return SQLiteEventStore(tmp_path / "events.db")
-
-    return _reopen
 
 
 class TestSQLiteStore(EventStoreContract):
