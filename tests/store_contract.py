@@ -298,6 +298,12 @@ class EventStoreContract:
         with pytest.raises(ValueError):
             await store.read_all(1, 10, kinds="thread")
 
+    async def test_a_whole_stream_iterated_a_page_at_a_time(self, store):
+        await store.append(S, [ev(i) for i in range(12)], 0)
+        assert [e.seq async for e in store.iter_stream(S, page=5)] == list(range(1, 13))
+        assert [e.seq async for e in store.iter_stream(S, 7, page=5)] == list(range(1, 8))
+        assert [e async for e in store.iter_stream("journal/none")] == []
+
     async def test_streams_of_a_kind_listed_in_pages(self, store):
         for name in ("thread/b", "thread/a", "thread/c/d", "threads/x", "thread0/y", "t/z",
                      "assistant/q"):

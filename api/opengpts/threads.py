@@ -177,7 +177,7 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
     await _runnable(rt, me, tid)
     stream = stream_id("thread", tid)
     checkpoints: list[int] = []  # seqs of checkpoint events, oldest first
-    async for event in _events_of(rt, stream, None):
+    async for event in rt.store.iter_stream(stream):
         if event.type in CHECKPOINTS:
             if before is not None and _checkpoint(tid, event.seq)["configurable"][
                     "checkpoint_id"] == before:
@@ -194,7 +194,7 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
     if page:
         kind = get_kind("thread")
         state = kind.initial_state()
-        async for event in _events_of(rt, stream, page[-1]):
+        async for event in rt.store.iter_stream(stream, page[-1]):
             state = kind.apply(state, event)
             if event.seq in wanted:
                 shown = values(state)
@@ -211,17 +211,6 @@ async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | No
         yield b"]"
 
     return StreamingResponse(body(), media_type="application/json")
-
-
-async def _events_of(rt: Runtime, stream: str, upto: int | None) -> AsyncIterator[Any]:
-    seq = 0
-    while True:
-        batch = await rt.store.read(stream, seq + 1, upto, 5000)
-        for event in batch:
-            yield event
-        if len(batch) < 5000:
-            return
-        seq = batch[-1].seq
 
 
 @router.get("/{tid}/history", response_class=StreamingResponse,

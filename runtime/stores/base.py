@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable, Sequence
 
 from orjson import loads
 
@@ -225,6 +225,19 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def delete_snapshots(self, stream: str, max_seq: int | None = None) -> None:
         """Delete the stream's snapshots with seq <= max_seq (all when None)."""
+
+    async def iter_stream(self, stream: str, to_seq: int | None = None, page: int = 5_000
+                          ) -> AsyncIterator[Event]:
+        """Every event of ``stream`` up to ``to_seq``, read a page at a time: for readers that
+        fold or show a whole stream (a history) without holding it all at once."""
+        seq = 0
+        while True:
+            batch = await self.read(stream, seq + 1, to_seq, page)
+            for event in batch:
+                yield event
+            if len(batch) < page:
+                return
+            seq = batch[-1].seq
 
     async def save_checkpoint(self, name: str, position: int, state: Any) -> None:
         """Keep a projection's progress durably (the newest two), so a restarted reader
