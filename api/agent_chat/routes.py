@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import re
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, WebSocket
@@ -70,14 +71,7 @@ def history_rows(events: list[Event]) -> list[HistoryRow]:
 
 
 async def _history(rt: Runtime, chat_id: str) -> list[HistoryRow]:
-    rows: list[HistoryRow] = []
-    seq = 0
-    while True:
-        batch = await rt.store.read(stream_id("chat", chat_id), seq + 1, None, 5000)
-        rows += history_rows(batch)
-        if len(batch) < 5000:
-            return rows
-        seq = batch[-1].seq
+    return history_rows([e async for e in rt.store.iter_stream(stream_id("chat", chat_id))])
 
 
 @router.get("/history/{chat_id}", response_model=list[HistoryRow])
@@ -131,10 +125,18 @@ def frames_of(chat_id: str, event: Event) -> list[dict[str, Any]]:
     if event.type == "message_ended":
         return [MessageEnd(message_id=mid, chat_id=chat_id).model_dump()]
     if event.type in ("message_failed", "message_stopped", "message_interrupted"):
-        error = data.get("error") or data.get("reason") or "stopped"
-        return [AgentError(error=error, chat_id=chat_id, message_id=mid).model_dump(),
-                MessageEnd(message_id=mid, chat_id=chat_id).model_dump()]
+        return failure_frames(chat_id, data.get("error") or data.get("reason") or "stopped",
+                              mid)
     return []
+
+
+def failure_frames(chat_id: str, error: str, message_id: str | None) -> list[dict[str, Any]]:
+    """agent_error, then message_end when the error ends a message: a client's spinner always
+    stops."""
+    frames = [AgentError(error=error, chat_id=chat_id, message_id=message_id).model_dump()]
+    if message_id is not None:
+        frames.append(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+    return frames
 
 
 @router.websocket("/chat/{chat_id}")
@@ -146,6 +148,10 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
 
     def error(text: str, message_id: str | None = None) -> dict[str, Any]:
         return AgentError(error=text, chat_id=chat_id, message_id=message_id).model_dump()
+
+    def fail(text: str, message_id: str | None) -> None:
+        for frame in failure_frames(chat_id, text, message_id):
+            session.push(frame)
 
     session = WebSocketSession(websocket, lambda code, text: error(text), text_only=True)
     await session.accept()
@@ -166,15 +172,14 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
         while True:
             message_id, text = await pending.get()
             command = {"type": "message", "message_id": message_id, "message": text,
-                       "model": _model_name(), "at": _when(dt.datetime.now().timestamp())}
+                       "model": _model_name(), "at": _when(time.time())}
             stream = ref.aask_stream(command)
             try:
                 await anext(stream)  # {"accepted"}: the message is durable; it runs on
-            except (ActorError, OutcomeUnknown, Unavailable, StopAsyncIteration) as exc:
-                text = REFUSALS.error(exc).detail if not isinstance(
-                    exc, StopAsyncIteration) else "the message was not taken"
-                session.push(error(str(text), message_id))
-                session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            except (ActorError, OutcomeUnknown, Unavailable) as exc:
+                fail(str(REFUSALS.error(exc).detail), message_id)
+            except StopAsyncIteration:  # pragma: no cover - a host always ends with an outcome
+                fail("the message was not taken", message_id)
             finally:
                 await stream.aclose()
 
@@ -205,21 +210,16 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
             return
         text = frame.get("message")
         if message_id is None or not isinstance(text, str) or len(message_id) > 256:
-            session.push(error("Missing fields in JSON: a client frame needs message (a "
-                               "string) and message_id (a non-empty string)", message_id))
-            if message_id is not None:
-                session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            fail("Missing fields in JSON: a client frame needs message (a string) and "
+                 "message_id (a non-empty string)", message_id)
             return
         if len(text) > MAX_MESSAGE_CHARS:
-            session.push(error(f"a message has at most {MAX_MESSAGE_CHARS} characters",
-                               message_id))
-            session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            fail(f"a message has at most {MAX_MESSAGE_CHARS} characters", message_id)
             return
         try:
             pending.put_nowait((message_id, text))
         except asyncio.QueueFull:
-            session.push(error("too many messages waiting on this connection", message_id))
-            session.push(MessageEnd(message_id=message_id, chat_id=chat_id).model_dump())
+            fail("too many messages waiting on this connection", message_id)
 
     await session.run_until_gone(follow(), submit(), read(), reading=True)
 
