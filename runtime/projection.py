@@ -117,8 +117,10 @@ class ProjectionRunner:
             return
         due = self._unsaved >= self.checkpoint_every or (
             self._unsaved and time.monotonic() - self._saved_at >= self.checkpoint_seconds)
-        if not due:
-            return
+        if due:
+            self._start_checkpoint()
+
+    def _start_checkpoint(self) -> None:
         # The model is dumped now, at this position; the write runs in the background.
         state = {"version": self.projection.version, "model": self.projection.dump()}
         position = self.position
@@ -137,9 +139,6 @@ class ProjectionRunner:
         async with self._lock:
             if self._saving is not None:
                 await self._saving
-            if self.position > self._saved_position or self._unsaved:
-                self._unsaved = max(self._unsaved, 1)
-                self._saved_at = float("-inf")
-                self._maybe_checkpoint()
-                if self._saving is not None:
-                    await self._saving
+            if self.position > self._saved_position:
+                self._start_checkpoint()
+                await self._saving
