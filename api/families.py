@@ -8,6 +8,7 @@ family".
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from api import log_api, metrics
 from api.edge import EdgeMiddleware, detail_responses
 from api.family import Family
+from api.runtime import current
 from runtime.config import Settings
 from schemas.log_api import Health
 
@@ -26,6 +28,7 @@ __all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "configured",
 KNOWN: dict[str, str] = {
     "opengpts": "api.opengpts:FAMILY",
     "agent_chat": "api.agent_chat:FAMILY",
+    "sotopia": "api.sotopia:FAMILY",
 }
 
 #: the platform's own kinds, served with any families
@@ -72,8 +75,14 @@ def build_app(families: list[Family]) -> FastAPI:
 
     @app.get("/health", response_model=Health, responses=detail_responses())
     async def health() -> Health:
-        """{"status": "ok"}, as the API families' documents have it; /v1/runtime has the
-        details."""
+        """{"status": "ok"} as the OpenGPTs and agent chat documents have it, with Sotopia's
+        message and components: "degraded" when the event store does not answer. Always 200,
+        as Sotopia's; /v1/runtime has the details."""
+        try:
+            await asyncio.wait_for(current().store.last_position(), 5.0)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: this is the check
+            return Health(status="degraded", message=f"the event store does not answer: "
+                          f"{type(exc).__name__}", components={"database": f"error: {exc}"})
         return Health(status="ok")
 
     return app

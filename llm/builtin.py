@@ -2,9 +2,10 @@
 
 It does not understand language. It follows a few rules so every API family works end to end
 without a key or a network: it greets, remembers a name it was told, answers a tool result by
-quoting it, calls a tool when it has tools and the last message asks for one (a search, a look-up,
-a tool's own name, arithmetic for a calculator), fills a JSON schema from its defaults, and
-otherwise says what it heard. Given a ``final_answer`` tool (smolagents' tool-calling agents),
+quoting it, calls a tool when it has tools and the last message asks for one (a search, a
+look-up, a tool's own name, arithmetic for a calculator), plays and judges social simulations
+(llm/builtin_social.py), fills any other JSON schema from its defaults, and otherwise says
+what it heard. Given a ``final_answer`` tool (smolagents' tool-calling agents),
 it answers through it: with a tool's observation once it has one, else with its reply.
 Text streams word by word (a word, then the space after it), as real providers' tokens do.
 """
@@ -17,6 +18,7 @@ import json
 import re
 from typing import Any, AsyncIterator
 
+from llm.builtin_social import social_answer
 from llm.port import Delta, ModelRequest, ToolCallDelta, ToolSpec
 
 __all__ = ["BuiltinProvider"]
@@ -44,7 +46,10 @@ class BuiltinProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
         if request.json_schema is not None:
-            text = json.dumps(_instance(request.json_schema, _last_user(request.messages)))
+            answer = social_answer(request)
+            if answer is None:
+                answer = _instance(request.json_schema, _last_user(request.messages))
+            text = json.dumps(answer)
             async for delta in self._text(text, by=16):
                 yield delta
             return

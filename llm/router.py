@@ -75,6 +75,10 @@ class ModelRouter:
         raise ValueError(f"provider {name!r} has unknown type {kind!r} "
                          "(known: builtin, openai)")
 
+    def names(self) -> list[str]:
+        """Every name with a provider of its own: the providers and the aliases."""
+        return sorted(set(self._models) | set(self.aliases))
+
     def model(self, name: str | None) -> Model:
         """The model serving ``name``: its alias, a provider of that name, or the default."""
         if name in self.aliases:

@@ -67,6 +67,9 @@ class ActorHost:
         """Runs beside the entity's command (max_concurrency): a signal is never queued."""
         return self.table.cancel(kind, entity_id, reason, where)
 
+    async def running(self, kind: str, entity_id: str) -> str | None:
+        return self.table.running(kind, entity_id)
+
     async def ask_many(self, calls: list[tuple[str, str, dict[str, Any], str | None]]
                        ) -> list[Outcome | ErrorReply]:
         """Several commands in one Ray call (bulk drivers): each still goes through its own

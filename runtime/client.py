@@ -328,6 +328,11 @@ class ActorRef:
         ({"run_id": ...}) does not match the running command's fields."""
         return self._call(True, "cancel", self.kind, self.id, reason, where)
 
+    def running(self) -> str | None:
+        """The type of the command running on the entity now; None when nothing runs (or
+        when its host died with work open: the next command's activation closes that)."""
+        return self._call(True, "running", self.kind, self.id)
+
     def ask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
                    deadline: float | None = None) -> Iterator[tuple[str, Any]]:
         """("progress", item)... then ("outcome", Outcome); a refusal raises ActorError, and a
@@ -390,6 +395,9 @@ class ActorRef:
     async def acancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         return await self._acall(True, "cancel", self.kind, self.id, reason, where)
+
+    async def arunning(self) -> str | None:
+        return await self._acall(True, "running", self.kind, self.id)
 
     async def aask_stream(self, command: dict[str, Any], idempotency_key: str | None = None,
                           deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:

@@ -443,6 +443,15 @@ class EntityTable:
         task.cancel()
         return True
 
+    def running(self, kind_name: str, entity_id: str) -> str | None:
+        """The type of the command running on the entity here now, None when none is: how a
+        sweeper tells long work that is going on from work a dead host left open in the
+        log (which only an activation closes)."""
+        cell = self._cells.get(stream_id(kind_name, entity_id))
+        if cell is None or cell.running is None:
+            return None
+        return str((cell.running_command or {}).get("type"))
+
     def cancel(self, kind_name: str, entity_id: str, reason: str = "cancelled",
                where: dict[str, Any] | None = None) -> dict[str, Any]:
         """The signal path: delivered at once, never queued behind the running command (an

@@ -3,7 +3,7 @@ own shape, {"detail": "..."}, for validation failures and refusals alike."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -60,7 +60,9 @@ class TailFrame(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded"]
+    message: str = "All systems operational"
+    components: dict[str, str] = Field(default_factory=lambda: {"database": "connected"})
 
 
 class HostInfo(BaseModel):

@@ -6,7 +6,11 @@ and usage in a last chunk when stream_options asks for it. It is scripted, not a
 - a request with tools whose last user message says "weather" -> a tool call get_weather or
   the first tool, arguments {"query": <the message>} in three pieces;
 - a request whose last message is a tool result -> "The tool said: <result>";
-- response_format json_schema -> {"query": "<last user message>"} as JSON text;
+- response_format json_schema -> {"query": "<last user message>"} as JSON text; for a social
+  agent's action (a schema with action_type) {"action_type": "speak", "argument": "hello
+  <turn + 1>"}, and for a social evaluation (a schema with evaluations) each score at its
+  dimension's range_high, or out of range when the conversation says "judge badly" (only on
+  the first attempt when it says "judge badly once");
 - a message containing "fail please" -> HTTP 500;
 - a smolagents tool-calling agent (a final_answer tool offered): its last observation is
   answered through final_answer; a task that says "contacts" calls get_contacts; any other
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -29,6 +34,7 @@ from aiohttp import web
 class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.judged: dict[str, int] = {}  # evaluation prompt -> how often it was asked
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -83,7 +89,9 @@ class FakeOpenAI:
             elif body.get("response_format", {}).get("type") == "json_schema":
                 user = next((m["content"] for m in reversed(messages)
                              if m["role"] == "user"), "")
-                reply = json.dumps({"query": user})
+                schema = body["response_format"]["json_schema"]["schema"]
+                reply = json.dumps(self._social(schema, messages, user)
+                                   or {"query": user})
             else:
                 reply = "Hello from the stand-in model."
             for i, word in enumerate(reply.split(" ")):
@@ -96,6 +104,27 @@ class FakeOpenAI:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    def _social(self, schema: dict[str, Any], messages: list[dict[str, Any]], user: str
+                ) -> dict[str, Any] | None:
+        props = schema.get("properties") or {}
+        said = "\n".join(str(m.get("content") or "") for m in messages)
+        if "action_type" in props:
+            turn = re.search(r"You are at Turn #(\d+)", said)
+            return {"action_type": "speak", "to": [],
+                    "argument": f"hello {int(turn.group(1)) + 1 if turn else 1}"}
+        if "evaluations" not in props:
+            return None
+        seen = self.judged[user] = self.judged.get(user, 0) + 1
+        badly = "judge badly" in user and (seen == 1 or "judge badly once" not in user)
+        out = {}
+        for agent, dims in props["evaluations"]["properties"].items():
+            out[agent] = {}
+            for dim, sub in dims["properties"].items():
+                top = sub["properties"]["score"]["maximum"]
+                out[agent][dim] = {"reasoning": f"{agent} on {dim}",
+                                   "score": top + 1 if badly else top}
+        return {"evaluations": out}
 
     @staticmethod
     def _agent_call(body: dict[str, Any], messages: list[dict[str, Any]]

@@ -1,0 +1,327 @@
+"""sotopia_episode: one Sotopia episode. Its log holds the setup (copies of the scenario, the
+agents and the dimensions as they were when it started, so it replays alone), every step, how
+it ended and its SOTOPIA-Eval scores; the EpisodeLog a client reads is a fold of it
+(``episode_log``). Rules: social.py.
+
+Commands
+  start   {"setup"} -> started, then one turn per step (each committed as it happens), then
+          terminated and evaluated | evaluation_failed. The command ends early when the next
+          actor is a human (awaiting_human) and ``act`` carries the episode on.
+  act     {"agent": index, "action"} -> human_turn, then as start.
+  resume  {} -> an episode cut by a crash (cut) goes on from its last committed step
+          (resumed, then as start); anything else is left alone.
+  stop    {"reason"} -> stopped, for an episode waiting for a human (a running one is
+          stopped with the platform's cancel and commits stopped itself).
+  delete  {} -> deleted.
+A step's model call that fails is retried (with backoff) and then the agent does nothing that
+step; the turn event counts the failures. An episode cut by a crash is closed at the next
+activation with cut, and ``resume`` carries it on: the log says both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from actors.sotopia import social
+from llm.port import ModelError, ModelRequest
+from runtime.entity import Context, EntityKind, Fenced, Rejected
+from runtime.events import NewEvent
+from runtime.registry import register
+
+__all__ = ["EPISODE", "episode", "episode_log", "outcome_of", "status_of"]
+
+EPISODE = "sotopia_episode"
+ATTEMPTS = 3  # model calls per action or evaluation before giving up
+BACKOFF = 0.5  # seconds before the second attempt; doubled after each failure
+
+
+def initial() -> dict[str, Any]:
+    return {"setup": None, "steps": [], "status": "new", "reasons": "", "rewards": None,
+            "reasoning": "", "error": None, "waiting_for": None, "model_errors": 0,
+            "history": []}
+
+
+episode = register(EntityKind(EPISODE, initial, snapshot_every=25))
+
+
+# ------------------------------------------------------------------ reading
+
+
+def status_of(state: dict[str, Any]) -> str:
+    """Sotopia's NonStreamingSimulationStatus: Started, Completed or Error."""
+    if state["status"] == "completed":
+        return "Completed"
+    if state["status"] in ("evaluation_failed", "stopped", "failed"):
+        return "Error"
+    return "Started"
+
+
+def outcome_of(state: dict[str, Any]) -> str:
+    """Our own finer status: running, awaiting_human, evaluating, completed, stopped, cut,
+    evaluation_failed, failed."""
+    if state["status"] == "running" and state["waiting_for"] is not None:
+        return "awaiting_human"
+    return state["status"]
+
+
+def episode_log(episode_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The EpisodeLog of this state (Sotopia's field names; rewards 0.0 per agent until
+    scored, and when the evaluation failed)."""
+    setup = state["setup"]
+    agents = setup["agents"]
+    finished = state["rewards"] is not None or state["status"] == "evaluation_failed"
+    rewards = state["rewards"] if state["rewards"] is not None else [0.0] * len(agents)
+    evaluation = (rewards, state["reasoning"]) if finished else None
+    return {"pk": episode_id, "environment": setup["env_id"], "agents": setup["agent_ids"],
+            "tag": setup.get("tag", ""), "models": setup["models"],
+            "agent_classes": ["Human" if h else "LLMAgent" for h in setup["humans"]],
+            "messages": social.render_messages(setup["scenario"], agents, state["steps"],
+                                               evaluation),
+            "reasoning": state["reasoning"], "rewards": rewards, "rewards_prompt": ""}
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _valid_action(action: Any, names: list[str]) -> dict[str, Any]:
+    if not isinstance(action, dict) or action.get("action_type") not in (
+            "none", "speak", "non-verbal communication", "action", "leave"):
+        raise Rejected("an action is {action_type: none|speak|non-verbal communication|"
+                       "action|leave, argument, to}", code="invalid")
+    argument, to = action.get("argument", ""), action.get("to") or []
+    if not isinstance(argument, str) or len(argument) > 20_000:
+        raise Rejected("an action's argument is a string of at most 20000 characters",
+                       code="invalid")
+    if not isinstance(to, list) or any(t not in names for t in to):
+        raise Rejected(f"an action's to names some of {names}", code="invalid")
+    return {"action_type": action["action_type"], "argument": argument, "to": to}
+
+
+@episode.command("start")
+async def start(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent | None:
+    if state["setup"] is not None:
+        raise Rejected(f"episode {ctx.entity_id} has started already", code="conflict")
+    setup = cmd.get("setup")
+    if not isinstance(setup, dict) or len(setup.get("agents") or []) != 2:
+        raise Rejected("start needs a setup with two agents", code="invalid")
+    await ctx.commit(NewEvent("started", {"setup": setup, "at": cmd.get("at")}))
+    ctx.emit({"accepted": ctx.entity_id})
+    return await _advance(ctx)
+
+
+@episode.command("act")
+async def act(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent | None:
+    agent = cmd.get("agent")
+    if state["status"] != "running" or state["waiting_for"] is None:
+        raise Rejected("the episode is not waiting for a human", code="not_waiting")
+    if agent != state["waiting_for"]:
+        raise Rejected("it is not this agent's turn", code="not_your_turn")
+    names = [social.name_of(a) for a in state["setup"]["agents"]]
+    action = _valid_action(cmd.get("action"), names)
+    actions = [action if i == agent else {"action_type": "none", "argument": "", "to": []}
+               for i in range(len(names))]
+    await ctx.commit(NewEvent("human_turn", {"step": len(state["steps"]),
+                                             "actions": actions}))
+    return await _advance(ctx)
+
+
+@episode.command("resume")
+async def resume(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent | None:
+    if state["status"] != "cut":
+        return None
+    await ctx.commit(NewEvent("resumed", {"from_step": len(state["steps"])}))
+    ctx.emit({"resumed": len(state["steps"])})
+    return await _advance(ctx)
+
+
+@episode.command("stop")
+def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if state["status"] not in ("running", "cut"):
+        return None
+    return NewEvent("stopped", {"reason": str(cmd.get("reason") or "stopped"),
+                                "at_step": len(state["steps"])})
+
+
+@episode.command("delete")
+def delete(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    if state["setup"] is None or state["status"] == "deleted":
+        raise Rejected(f"Episode with id={ctx.entity_id} not found", code="not_found")
+    return NewEvent("deleted", {})
+
+
+async def _advance(ctx: Context) -> list[NewEvent] | NewEvent | None:
+    """Steps until the episode ends or waits for a human; then the evaluation."""
+    try:
+        while True:
+            state = ctx.state
+            if state["status"] == "evaluating":
+                return await _evaluate(ctx)
+            setup, steps = state["setup"], state["steps"]
+            reasons = social.termination(steps, setup["max_turns"])
+            if reasons:
+                await ctx.commit(NewEvent("terminated", {"reasons": reasons}))
+                continue
+            actor = len(steps) % len(setup["agents"])
+            if setup["humans"][actor]:
+                await ctx.commit(NewEvent("awaiting_human", {"step": len(steps),
+                                                             "agent": actor}))
+                return None
+            action, errors = await _decide_action(ctx, setup, steps, actor)
+            actions = [action if i == actor else {"action_type": "none", "argument": "",
+                                                  "to": []}
+                       for i in range(len(setup["agents"]))]
+            data: dict[str, Any] = {"step": len(steps), "actions": actions}
+            if errors:
+                data["model_errors"] = errors
+            await ctx.commit(NewEvent("turn", data))
+            ctx.emit({"step": len(steps)})
+    except asyncio.CancelledError:
+        if ctx.cancelled is None:
+            raise  # the host is stopping: recovery closes the episode (cut)
+        return NewEvent("stopped", {"reason": ctx.cancelled,
+                                    "at_step": len(ctx.state["steps"])})
+    except Fenced:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the log says how the episode ended
+        return NewEvent("failed", {"error": f"{type(exc).__name__}: {exc}"})
+
+
+async def _call(ctx: Context, model: str, request: ModelRequest) -> tuple[Any, list[str]]:
+    """The model's schema-valid answer and the errors of the attempts before it; None and
+    every error when all attempts failed."""
+    errors: list[str] = []
+    port = ctx.services.models.model(model)
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(BACKOFF * 2 ** (attempt - 1))
+        try:
+            return (await port.complete(request)).object, errors
+        except ModelError as exc:
+            errors.append(str(exc)[:500])
+    return None, errors
+
+
+async def _decide_action(ctx: Context, setup: dict, steps: list, actor: int
+                         ) -> tuple[dict[str, Any], list[str]]:
+    agents = setup["agents"]
+    names = [social.name_of(a) for a in agents]
+    model = setup["models"][1 + actor]
+    request = ModelRequest(social.agent_prompt(setup["scenario"], agents, steps, actor),
+                           json_schema=social.action_schema(names), model=model,
+                           temperature=0.7, max_tokens=600)
+    answer, errors = await _call(ctx, model, request)
+    if answer is None:
+        return {"action_type": "none", "argument": "", "to": []}, errors
+    try:
+        return _valid_action(answer, [n for i, n in enumerate(names) if i != actor]), errors
+    except Rejected as exc:
+        return {"action_type": "none", "argument": "", "to": []}, errors + [exc.message]
+
+
+async def _evaluate(ctx: Context) -> NewEvent:
+    state = ctx.state
+    setup = state["setup"]
+    agents, dims = setup["agents"], setup["dimensions"]
+    model = setup["models"][0]
+    request = ModelRequest(social.evaluation_prompt(setup["scenario"], agents, state["steps"],
+                                                    dims),
+                           json_schema=social.evaluation_schema(dims, len(agents)),
+                           model=model, temperature=0.0, max_tokens=4_000)
+    answer, errors = await _call(ctx, model, request)
+    if answer is None:
+        return NewEvent("evaluation_failed", {"error": errors[-1] if errors else "no answer",
+                                              "attempts": len(errors)})
+    rewards, reasoning = social.aggregate(answer["evaluations"], dims,
+                                          [social.name_of(a) for a in agents],
+                                          state["reasons"])
+    return NewEvent("evaluated", {"rewards": rewards, "reasoning": reasoning,
+                                  "attempts": len(errors) + 1})
+
+
+@episode.recovery
+def close_cut(state: dict) -> NewEvent | None:
+    if state["status"] in ("running", "evaluating") and state["waiting_for"] is None:
+        return NewEvent("cut", {"reason": "the server running this episode stopped before it "
+                                          "finished", "at_step": len(state["steps"])})
+    return None
+
+
+# ------------------------------------------------------------------ events
+
+
+@episode.event("started")
+def started(state: dict, data: dict) -> dict:
+    return {**initial(), "setup": data["setup"], "status": "running",
+            "history": [["started", 0]]}
+
+
+@episode.event("turn")
+@episode.event("human_turn")
+def turn(state: dict, data: dict) -> dict:
+    state["steps"].append(data["actions"])
+    state["waiting_for"] = None
+    state["model_errors"] += len(data.get("model_errors") or ())
+    return state
+
+
+@episode.event("awaiting_human")
+def awaiting_human(state: dict, data: dict) -> dict:
+    state["waiting_for"] = data["agent"]
+    return state
+
+
+@episode.event("terminated")
+def terminated(state: dict, data: dict) -> dict:
+    state["reasons"], state["status"] = data["reasons"], "evaluating"
+    return state
+
+
+@episode.event("evaluated")
+def evaluated(state: dict, data: dict) -> dict:
+    state["rewards"], state["reasoning"] = data["rewards"], data["reasoning"]
+    state["status"] = "completed"
+    return state
+
+
+@episode.event("evaluation_failed")
+def evaluation_failed(state: dict, data: dict) -> dict:
+    state["status"], state["error"] = "evaluation_failed", data["error"]
+    state["reasoning"] = (f"Environment comments: terminated: {state['reasons']}\n"
+                          f"Evaluation failed after {data['attempts']} attempts: "
+                          f"{data['error']}\n")
+    return state
+
+
+@episode.event("stopped")
+def stopped(state: dict, data: dict) -> dict:
+    state["status"], state["error"] = "stopped", data["reason"]
+    state["waiting_for"] = None
+    return state
+
+
+@episode.event("failed")
+def failed(state: dict, data: dict) -> dict:
+    state["status"], state["error"] = "failed", data["error"]
+    return state
+
+
+@episode.event("cut")
+def cut(state: dict, data: dict) -> dict:
+    state["history"].append(["cut", data["at_step"]])
+    state["resume_to"] = "evaluating" if state["status"] == "evaluating" else "running"
+    state["status"] = "cut"
+    return state
+
+
+@episode.event("resumed")
+def resumed(state: dict, data: dict) -> dict:
+    state["history"].append(["resumed", data["from_step"]])
+    state["status"] = state.pop("resume_to", "running")
+    return state
+
+
+@episode.event("deleted")
+def deleted(state: dict, data: dict) -> dict:
+    state["status"] = "deleted"
+    return state

@@ -1,0 +1,14 @@
+"""The Sotopia family (seed 000, ../shared/specs/sotopia.md): agents, scenarios,
+relationships and evaluation dimensions as records, episodes scored with SOTOPIA-Eval, and the
+simulation WebSocket. Each record is a profile entity (actors/sotopia/profiles.py), each
+episode an episode entity (actors/sotopia/episode.py)."""
+
+from api.family import Family
+from api.sotopia import routes, socket
+from llm.service import MODEL_PORT
+
+__all__ = ["FAMILY"]
+
+FAMILY = Family("sotopia", (routes.router, socket.router),
+                kind_modules=("actors.sotopia.profiles", "actors.sotopia.episode"),
+                services=(MODEL_PORT,))

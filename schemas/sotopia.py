@@ -1,0 +1,238 @@
+"""Wire format of the Sotopia family (seed 000, "Sotopia UI" API; ../shared/specs/sotopia.md):
+Sotopia's own data models with its field names, types and defaults, the two ways to start a
+non-streaming episode, and the simulation WebSocket's envelope and payloads.
+
+Where Sotopia is lax the models are as lax (an agent profile ignores unknown keys, a
+relationship takes 1.0 for know_by_name); where it forbids extra keys they do too. Strings
+are bounded so a record stays a record.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["AgentAction", "AgentProfile", "CustomEvaluationDimension",
+           "CustomEvaluationDimensionsWrapper", "EnvironmentProfile", "EpisodeLog",
+           "ErrorData", "RelationshipProfile", "RelationshipType",
+           "SimulationEpisodeInitiation", "SimulationRequest", "StartSim", "WSMessage",
+           "WS_TYPES", "ERROR_TYPES", "ACTION_TYPES"]
+
+TEXT = 20_000  # characters in one free-text field
+PK = 256
+Pk = str | None
+
+ACTION_TYPES = ("none", "speak", "non-verbal communication", "action", "leave")
+WS_TYPES = ("SERVER_MSG", "CLIENT_MSG", "ERROR", "START_SIM", "END_SIM", "FINISH_SIM")
+#: the seed's error codes (the real server only ever sends SIMULATION_ISSUE)
+ERROR_TYPES = ("NOT_AUTHORIZED", "SIMULATION_ALREADY_STARTED", "SIMULATION_NOT_STARTED",
+               "RESOURCE_NOT_FOUND", "SIMULATION_ERROR", "SIMULATION_INTERRUPTED", "OTHER")
+
+
+def _bounded_pk(value: Any) -> Any:
+    if isinstance(value, str) and (len(value) > PK or "/" in value):
+        raise ValueError(f"a pk has at most {PK} characters and no '/'")
+    return value
+
+
+class RelationshipType(IntEnum):
+    stranger = 0
+    know_by_name = 1
+    acquaintance = 2
+    friend = 3
+    romantic_relationship = 4
+    family_member = 5
+
+
+class AgentProfile(BaseModel):
+    """Sotopia's BaseAgentProfile: first and last name required, unknown keys ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pk: Pk = ""
+    first_name: str = Field(max_length=TEXT)
+    last_name: str = Field(max_length=TEXT)
+    age: int = Field(0, ge=0, le=1_000)
+    occupation: str = Field("", max_length=TEXT)
+    gender: str = Field("", max_length=TEXT)
+    gender_pronoun: str = Field("", max_length=TEXT)
+    public_info: str = Field("", max_length=TEXT)
+    big_five: str = Field("", max_length=TEXT)
+    moral_values: list[str] = Field(default_factory=list, max_length=100)
+    schwartz_personal_values: list[str] = Field(default_factory=list, max_length=100)
+    personality_and_values: str = Field("", max_length=TEXT)
+    decision_making_style: str = Field("", max_length=TEXT)
+    secret: str = Field("", max_length=TEXT)
+    model_id: str = Field("", max_length=TEXT)
+    mbti: str = Field("", max_length=TEXT)
+    tag: str = Field("", max_length=TEXT)
+
+    _pk = field_validator("pk")(_bounded_pk)
+
+
+class EnvironmentProfile(BaseModel):
+    """Sotopia's BaseEnvironmentProfile (a scenario): ``scenario`` required, extra keys
+    refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pk: Pk = ""
+    codename: str = Field("", max_length=TEXT)
+    source: str = Field("", max_length=TEXT)
+    scenario: str = Field(max_length=TEXT)
+    agent_goals: list[str] = Field(default_factory=list, max_length=100)
+    relationship: RelationshipType = RelationshipType.stranger
+    age_constraint: str | None = Field(None, max_length=TEXT)
+    occupation_constraint: str | None = Field(None, max_length=TEXT)
+    agent_constraint: list[list[str]] | None = Field(None, max_length=100)
+    game_metadata: dict[str, Any] | None = None
+    tag: str = Field("", max_length=TEXT)
+
+    _pk = field_validator("pk")(_bounded_pk)
+
+
+class RelationshipProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pk: Pk = ""
+    agent_1_id: str = Field(max_length=PK)
+    agent_2_id: str = Field(max_length=PK)
+    relationship: RelationshipType
+    background_story: str | None = Field(None, max_length=TEXT)
+    tag: str = Field("", max_length=TEXT)
+
+    _pk = field_validator("pk")(_bounded_pk)
+
+
+class CustomEvaluationDimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pk: Pk = ""
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(max_length=TEXT)
+    range_high: int = Field(ge=-1_000_000, le=1_000_000)
+    range_low: int = Field(ge=-1_000_000, le=1_000_000)
+
+    _pk = field_validator("pk")(_bounded_pk)
+
+    @field_validator("range_high")
+    @classmethod
+    def _ordered(cls, high: int, info: Any) -> int:
+        low = info.data.get("range_low")
+        if low is not None and high < low:
+            raise ValueError("range_high is at least range_low")
+        return high
+
+
+class CustomEvaluationDimensionsWrapper(BaseModel):
+    pk: str = Field("", max_length=PK)
+    name: str = Field("", max_length=200, description="The name of the custom evaluation "
+                                                      "dimension list")
+    dimensions: list[CustomEvaluationDimension] = Field(default_factory=list, max_length=100)
+
+    _pk = field_validator("pk")(_bounded_pk)
+
+
+class EpisodeLog(BaseModel):
+    """An episode as a client reads it: a fold of the episode's log. ``messages`` are turns of
+    (sender, receiver, text); ``rewards`` one (overall, {dimension: score}) per agent, or 0.0
+    per agent when the evaluation failed (Sotopia's convention, issue #13) and ``reasoning``
+    says why."""
+
+    pk: Pk = ""
+    environment: str
+    agents: list[str]
+    tag: str | None = ""
+    models: list[str] | None = Field(default_factory=list)
+    agent_classes: list[str] | None = Field(default_factory=list)
+    messages: list[list[tuple[str, str, str]]]
+    reasoning: str = ""
+    rewards: list[tuple[float, dict[str, float]] | float]
+    rewards_prompt: str = ""
+
+
+class AgentAction(BaseModel):
+    action_type: Literal["none", "speak", "non-verbal communication", "action", "leave"]
+    argument: str = Field("", max_length=TEXT)
+    to: list[str] = Field(default_factory=list, max_length=20)
+
+
+class SimulationRequest(BaseModel):
+    """The real server's POST /simulate: models = [evaluator, agent 1, agent 2]."""
+
+    env_id: str = Field(max_length=PK)
+    agent_ids: list[str]
+    models: list[str]
+    max_turns: int = Field(ge=1, le=1_000)
+    tag: str = Field(max_length=TEXT)
+
+    @field_validator("agent_ids")
+    @classmethod
+    def _two_agents(cls, ids: list[str]) -> list[str]:
+        if len(ids) != 2:
+            raise ValueError("Currently only 2 agents are supported")
+        return ids
+
+    @field_validator("models")
+    @classmethod
+    def _three_models(cls, models: list[str], info: Any) -> list[str]:
+        if len(models) != len(info.data.get("agent_ids") or []) + 1:
+            raise ValueError("models must have exactly 3 elements: the first model is the "
+                             "evaluator model, the others the agents' models")
+        return models
+
+
+class SimulationEpisodeInitiation(BaseModel):
+    """The seed's POST /episodes/. ``models``: one name for everything, one per agent (the
+    first also evaluates), or [evaluator, agent 1, agent 2] as in SimulationRequest."""
+
+    scenario_id: str = Field(max_length=PK)
+    agent_ids: list[str]
+    episode_tag: str = Field("", max_length=TEXT)
+    models: list[str] = Field(default_factory=list, max_length=3)
+    max_turns: int = Field(20, ge=1, le=1_000)
+
+    _agents = field_validator("agent_ids")(SimulationRequest._two_agents.__func__)
+
+
+class StartSim(BaseModel):
+    """START_SIM's data: the seed's env_id and agent_ids, and the real server's optional
+    fields. An agent whose model is "human", or whose id is in ``human_agent_ids``, is played
+    by the client through CLIENT_MSG."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    env_id: str = Field(max_length=PK)
+    agent_ids: list[str]
+    agent_models: list[str] | None = None
+    evaluator_model: str = Field("gpt-4o", max_length=PK)
+    evaluation_dimension_list_name: str = Field("sotopia", max_length=200)
+    max_turns: int = Field(20, ge=1, le=1_000)
+    tag: str = Field("", max_length=TEXT)
+    human_agent_ids: list[str] = Field(default_factory=list, max_length=2)
+
+    _agents = field_validator("agent_ids")(SimulationRequest._two_agents.__func__)
+
+    @field_validator("agent_models")
+    @classmethod
+    def _one_model_each(cls, models: list[str] | None, info: Any) -> list[str] | None:
+        if models is not None and len(models) != len(info.data.get("agent_ids") or []):
+            raise ValueError("agent_models has one model per agent")
+        return models
+
+
+class ErrorData(BaseModel):
+    """An ERROR frame's data: ``details`` is what Sotopia's server writes, ``content`` what
+    its Streamlit UI reads; both carry the same text."""
+
+    type: Literal["NOT_AUTHORIZED", "SIMULATION_ALREADY_STARTED", "SIMULATION_NOT_STARTED",
+                  "RESOURCE_NOT_FOUND", "SIMULATION_ERROR", "SIMULATION_INTERRUPTED", "OTHER"]
+    details: str
+    content: str
+
+
+class WSMessage(BaseModel):
+    type: Literal["SERVER_MSG", "CLIENT_MSG", "ERROR", "START_SIM", "END_SIM", "FINISH_SIM"]
+    data: dict[str, Any] = Field(default_factory=dict)
