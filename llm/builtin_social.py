@@ -80,7 +80,7 @@ def _act(request: ModelRequest) -> dict[str, Any]:
                    f"That is fair. Could we find a way that works for both of us? {aim}.",
                    f"Thank you for saying that. Let me be honest about what I need: "
                    f"{aim.lower()}.",
-                   f"I see where you are coming from. What would you need from me to agree?")
+                   "I see where you are coming from. What would you need from me to agree?")
         line = options[(h + turn) % len(options)]
     return {"action_type": "speak", "argument": line, "to": []}
 

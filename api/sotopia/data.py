@@ -28,8 +28,8 @@ from runtime.host import replay
 from runtime.events import stream_id
 from runtime.registry import get_kind
 
-__all__ = ["Missing", "REFUSALS", "delete", "dimension_lists", "directory", "launch", "new_pk", "put",
-           "read_episode", "resolve_setup", "start_episode"]
+__all__ = ["Missing", "REFUSALS", "delete", "dimension_lists", "directory", "launch", "new_pk",
+           "put", "read_episode", "ready", "resolve_setup", "resume_stalled", "start_episode"]
 
 log = logging.getLogger("ray.serve")
 REFUSALS = Refusals({"not_found": 404, "invalid": 422, "conflict": 409, "not_waiting": 409,
