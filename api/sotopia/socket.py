@@ -10,7 +10,9 @@ Frames are {"type", "data"}.
   observations and after every step (with "waiting_for": <agent id> while a human's turn is
   awaited), a last one with the evaluation; then FINISH_SIM {} (the seed's end) and END_SIM {}
   (what Sotopia's clients wait for). ERROR {"type": <code>, "details", "content"}; an ERROR
-  that ends a simulation is followed by FINISH_SIM and END_SIM.
+  that ends a simulation (SIMULATION_INTERRUPTED after a stop, SIMULATION_ERROR when the
+  episode or its evaluation failed) comes after the last SERVER_MSG and before FINISH_SIM
+  and END_SIM.
 The socket takes another START_SIM after the end. The episode runs in its actor: a client that
 leaves does not stop it, and it is readable from /episodes.
 
@@ -45,6 +47,10 @@ log = logging.getLogger("ray.serve")
 router = APIRouter()
 _ACTIVE: set[str] = set()
 _ENDS = ("evaluated", "evaluation_failed", "stopped", "failed")
+#: how an episode that ended badly is reported: the ERROR frame before the end frames
+_FAILURES = {"stopped": ("SIMULATION_INTERRUPTED", "The simulation was interrupted: {}"),
+             "failed": ("SIMULATION_ERROR", "Error running simulation: {}"),
+             "evaluation_failed": ("SIMULATION_ERROR", "The evaluation failed: {}")}
 
 
 def error(code: str, text: str) -> dict[str, Any]:
@@ -145,15 +151,15 @@ class _Simulation:
                 state = episode.apply(state, event)
                 if event.type == "cut":  # its host died: carry it on from its last step
                     self._background(data.launch(ref, {"type": "resume"}))
-                if event.type not in ("started", "turn", "human_turn", "awaiting_human", *_ENDS):
+                if event.type not in ("started", "turn", "human_turn", "awaiting_human",
+                                      *_ENDS):
                     continue
-                if event.type in ("stopped", "failed"):
-                    code = ("SIMULATION_INTERRUPTED" if event.type == "stopped"
-                            else "SIMULATION_ERROR")
-                    text = (f"the simulation was interrupted ({state['error']})"
-                            if event.type == "stopped"
-                            else f"Error running simulation: {state['error']}")
-                    self.end(self._messages(episode_id, state), error(code, text))
+                failure = _FAILURES.get(event.type)
+                if failure is not None:  # why (after the evaluation's rows), then the end frames
+                    code, text = failure
+                    last = ([self._messages(episode_id, state)]
+                            if event.type == "evaluation_failed" else [])
+                    self.end(*last, error(code, text.format(state["error"])))
                     return
                 self.session.push(self._messages(episode_id, state))
                 if event.type in _ENDS:
