@@ -22,6 +22,8 @@ __all__ = ["AgentAction", "AgentProfile", "CustomEvaluationDimension",
 
 TEXT = 20_000  # characters in one free-text field
 PK = 256
+#: steps an episode may take: every SERVER_MSG carries the whole log, so this bounds a frame
+MAX_TURNS = 200
 Pk = str | None
 
 ACTION_TYPES = ("none", "speak", "non-verbal communication", "action", "leave")
@@ -165,7 +167,7 @@ class SimulationRequest(BaseModel):
     env_id: str = Field(max_length=PK)
     agent_ids: list[str]
     models: list[str]
-    max_turns: int = Field(ge=1, le=1_000)
+    max_turns: int = Field(ge=1, le=MAX_TURNS)
     tag: str = Field(max_length=TEXT)
 
     @field_validator("agent_ids")
@@ -192,7 +194,7 @@ class SimulationEpisodeInitiation(BaseModel):
     agent_ids: list[str]
     episode_tag: str = Field("", max_length=TEXT)
     models: list[str] = Field(default_factory=list, max_length=3)
-    max_turns: int = Field(20, ge=1, le=1_000)
+    max_turns: int = Field(20, ge=1, le=MAX_TURNS)
 
     _agents = field_validator("agent_ids")(SimulationRequest._two_agents.__func__)
 
@@ -209,7 +211,7 @@ class StartSim(BaseModel):
     agent_models: list[str] | None = None
     evaluator_model: str = Field("gpt-4o", max_length=PK)
     evaluation_dimension_list_name: str = Field("sotopia", max_length=200)
-    max_turns: int = Field(20, ge=1, le=1_000)
+    max_turns: int = Field(20, ge=1, le=MAX_TURNS)
     tag: str = Field("", max_length=TEXT)
     human_agent_ids: list[str] = Field(default_factory=list, max_length=2)
 

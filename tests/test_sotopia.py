@@ -512,3 +512,38 @@ def test_records_crud_and_every_search(server):
     assert name not in u.get("/evaluation_dimensions").json()
     assert u.delete(f"/agents/{pk}").json() == pk
     assert u.get(f"/agents/id/{pk}").status_code == 404
+
+
+def test_the_loader_takes_sotopias_exports(server, tmp_path):
+    """Sotopia's local backend directory (one <pk>.json per record) and JSON lines, loaded
+    twice: the second time changes nothing."""
+    from api.sotopia.load import load
+
+    base, _ = server
+    tag = uuid.uuid4().hex[:6]
+    agents = tmp_path / "data" / "AgentProfile"
+    agents.mkdir(parents=True)
+    for n in (1, 2):
+        (agents / f"a{n}-{tag}.json").write_text(json.dumps({
+            "pk": f"a{n}-{tag}", "first_name": f"F{n}", "last_name": "L", "age": 40,
+            "occupation": "Chef", "tag": f"load-{tag}", "secret": "s"}))
+    envs = tmp_path / "data" / "EnvironmentProfile"
+    envs.mkdir()
+    (envs / f"e-{tag}.json").write_text(json.dumps({
+        "pk": f"e-{tag}", "codename": f"load-{tag}", "scenario": "Cooking contest.",
+        "agent_goals": ["Win", "Win"], "relationship": 2, "tag": f"load-{tag}",
+        "a_field_from_another_version": 1}))
+    lines = tmp_path / "rel.jsonl"
+    lines.write_text(json.dumps({"pk": f"r-{tag}", "agent_1_id": f"a1-{tag}",
+                                 "agent_2_id": f"a2-{tag}", "relationship": 3}) + "\n")
+    for _ in range(2):
+        loaded, failed = load([str(tmp_path / "data"), str(lines)], base)
+        assert failed == 0 and loaded == {"agent": 2, "scenario": 1, "relationship": 1,
+                                          "dimension_list": 0}
+    assert len(httpx.get(f"{base}/agents/occupation/chef").json()) == 2
+    assert httpx.get(f"{base}/relationship/a1-{tag}/a2-{tag}").json() == "3: friend"
+    r = httpx.post(f"{base}/simulate", json={"env_id": f"e-{tag}",
+                                             "agent_ids": [f"a1-{tag}", f"a2-{tag}"],
+                                             "models": ["builtin"] * 3, "max_turns": 6,
+                                             "tag": f"load-{tag}"})
+    assert r.status_code == 202

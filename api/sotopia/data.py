@@ -17,6 +17,8 @@ import time
 import uuid
 from typing import Any
 
+from fastapi import HTTPException
+
 from actors.sotopia import builtin_data
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
@@ -136,8 +138,16 @@ async def directory(rt: Runtime) -> Directory:
 
 # ------------------------------------------------------------------ records
 
+def _checked_pk(pk: str) -> str:
+    if not pk or len(pk) > 256 or any(ord(c) < 32 for c in pk) or "/" in pk:
+        raise HTTPException(422, "a pk has 1 to 256 characters, no '/' and no control "
+                                 "characters")
+    return pk
+
+
 async def put(rt: Runtime, kind: str, pk: str, record: dict[str, Any], mode: str = "upsert"
               ) -> str:
+    _checked_pk(pk)
     await ready(rt)
     await send(rt.client.ref(kind, pk), {"type": "put", "record": record, "mode": mode},
                REFUSALS)
@@ -145,6 +155,8 @@ async def put(rt: Runtime, kind: str, pk: str, record: dict[str, Any], mode: str
 
 
 async def delete(rt: Runtime, kind: str, pk: str) -> None:
+    if len(pk) > 256:
+        raise HTTPException(404, f"{pk[:64]}... not found")
     await ready(rt)
     await send(rt.client.ref(kind, pk), {"type": "delete"}, REFUSALS)
 

@@ -344,11 +344,10 @@ async def start_episode(body: SimulationEpisodeInitiation, rt: Rt) -> str:
                         body.max_turns, body.episode_tag)
 
 
-@router.post("/simulate", status_code=202, response_class=PlainTextResponse,
+@router.post("/simulate", status_code=202, response_model=None,
              responses={202: {"content": {"text/plain": {"schema": {"type": "string"}}},
                               "description": "the episode's pk, as plain text"}})
-@router.post("/simulate/", status_code=202, response_class=PlainTextResponse,
-             include_in_schema=False)
+@router.post("/simulate/", status_code=202, response_model=None, include_in_schema=False)
 async def simulate(body: SimulationRequest, rt: Rt) -> PlainTextResponse:
     """The real server's SimulationRequest (models = [evaluator, agent 1, agent 2]): 202 and
     the episode's pk as plain text, as Sotopia answers."""

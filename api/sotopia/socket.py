@@ -234,8 +234,9 @@ async def _serve(websocket: WebSocket) -> None:
     if token in _ACTIVE:
         await websocket.close(code=1008, reason="Token is active already")
         return
+    # Every SERVER_MSG holds the whole log so far: few of them may wait unread.
     session = WebSocketSession(websocket, lambda code, text: error("OTHER", text),
-                               text_only=True)
+                               text_only=True, max_unread=32)
     if not _token_ok(token):
         await session.accept()
         session.push(error("NOT_AUTHORIZED", "a valid token is required: ?token=..."))
