@@ -9,8 +9,10 @@ family".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
+from typing import AsyncIterator
 
 from fastapi import FastAPI
 
@@ -67,7 +69,14 @@ def app_settings(**overrides: object) -> Settings:
 
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
-    app = FastAPI(title="actorlog", version="0.1.0")
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for family in families:
+            if family.startup is not None:
+                family.startup()
+        yield
+
+    app = FastAPI(title="actorlog", version="0.1.0", lifespan=lifespan)
     app.add_middleware(EdgeMiddleware)
     for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
                    *(r for family in families for r in family.routers)):

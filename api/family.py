@@ -7,6 +7,7 @@ factories) for every host and replica, and their routers into one FastAPI app.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from fastapi import APIRouter
 
@@ -21,3 +22,7 @@ class Family:
     kind_modules: tuple[str, ...] = ()
     #: "module:function" factories of services its kinds use (see runtime/services.py)
     services: tuple[str, ...] = ()
+    #: called once the serving process's event loop runs (the app's lifespan): work the family
+    #: starts in the background without waiting for a first request; it must be idempotent
+    #: (a replica that serves two paths runs it twice)
+    startup: Callable[[], None] | None = None

@@ -49,8 +49,9 @@ def _config(app: FastAPI) -> uvicorn.Config:
     """ws="websockets" (the legacy protocol) on purpose: its send waits while the socket's
     buffer is full, which is how a tail notices a client that stopped reading (api/log_api.py).
     uvicorn's "websockets-sansio" buffers without bound instead (tried: a tail that never read
-    was never released)."""
-    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+    was never released). lifespan="on": the families' startup work (api/family.py) begins when
+    the server does, not at a first request."""
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                           http="httptools", ws="websockets", ws_ping_interval=20,
                           ws_ping_timeout=20, ws_max_size=limits.ws_hard_cap_bytes,
                           timeout_graceful_shutdown=2)

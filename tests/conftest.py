@@ -199,7 +199,11 @@ def service(ray_session, tmp_path_factory):
                             namespace=f"svc-{uuid.uuid4().hex[:10]}")
     serve_port, replica_port = free_port(), free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
-    serve.run(serve_app.Ingress.bind(settings.to_dict(), f"127.0.0.1:{replica_port}"),
+    # A short graceful shutdown: the module's teardown need not wait Serve's 20 s default for
+    # streams a test left open.
+    ingress = serve_app.Ingress.options(graceful_shutdown_timeout_s=1,
+                                        graceful_shutdown_wait_loop_s=0.5)
+    serve.run(ingress.bind(settings.to_dict(), f"127.0.0.1:{replica_port}"),
               name="actorlog", route_prefix="/")
     urls = {"replica": f"http://127.0.0.1:{replica_port}",
             "serve": f"http://127.0.0.1:{serve_port}"}

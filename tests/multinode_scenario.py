@@ -117,10 +117,13 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
             [os.path.join(os.path.dirname(sys.executable), "serve"), "status", "--address",
              facts["dashboard"]], capture_output=True, text=True, timeout=60).stdout
         raise
-    replica_nodes = set()
-    for _ in range(40):  # new connections: the kernel hashes each to one replica
-        with httpx.Client(timeout=10) as http:
-            replica_nodes.add(http.get(base + "/v1/runtime").json()["node"])
+    replica_nodes: set[str] = set()
+    deadline = time.monotonic() + 120  # the second replica may still be starting
+    while len(replica_nodes) < 2 and time.monotonic() < deadline:
+        for _ in range(20):  # new connections: the kernel hashes each to one replica
+            with httpx.Client(timeout=10) as http:
+                replica_nodes.add(http.get(base + "/v1/runtime").json()["node"])
+        time.sleep(0.5)
     facts["replica_nodes"] = sorted(replica_nodes)
     # Any replica reaches any entity: a live tail goes replica -> host, wherever each runs.
     facts["tails_ok"] = asyncio.run(tail_first_events(http_port, counters[:12]))

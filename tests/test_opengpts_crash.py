@@ -1,7 +1,8 @@
 """A run cut off by killing the whole serving process (driver, Ray, hosts, replica: kill -9 of
 every process) mid-stream. After a restart on the same data the thread is consistent: the
 question is there, no half answer, next says which step to run again, the log says the run was
-interrupted, and continuing with input null finishes it."""
+interrupted, and continuing with input null finishes it. A Sotopia episode cut at the same
+moment goes on by itself after the restart, from its last committed step."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, free_port, poll, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +28,10 @@ def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "ACTORLOG_DATA_DIR": data, "ACTORLOG_NAMESPACE": namespace,
            "ACTORLOG_PORT": str(port), "PYTHONPATH": ROOT,
-           "ACTORLOG_MODELS": json.dumps({"providers": {"slow": {"type": "builtin",
-                                                                 "delay": 0.2}},
-                                          "default": "slow"})}
+           "ACTORLOG_MODELS": json.dumps({"providers": {
+               "slow": {"type": "builtin", "delay": 0.2},
+               "quick": {"type": "builtin", "delay": 0.02}}, "default": "slow"}),
+           "ACTORLOG_SOTOPIA_SWEEP_SECONDS": "1"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -60,6 +62,11 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
             "name": "c", "config": {"configurable": {"type": "chatbot"}}}).json()["assistant_id"]
         tid = httpx.post(f"{base}/threads", cookies=cookies,
                          json={"name": "t", "assistant_id": aid}).json()["thread_id"]
+        scenario, agents = httpx.get(f"{base}/scenarios").json()[0]["pk"], [
+            a["pk"] for a in httpx.get(f"{base}/agents").json()[:2]]
+        episode_id = httpx.post(f"{base}/simulate", json={
+            "env_id": scenario, "agent_ids": agents, "models": ["quick"] * 3,
+            "max_turns": 20, "tag": "crash"}).text
         tokens: list[str] = []
         ended = threading.Event()
 
@@ -81,6 +88,9 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
         while len(tokens) < 4 and time.time() < deadline:
             time.sleep(0.05)
         assert len(tokens) >= 4, "the run never streamed"
+        episode_events = f"{base}/v1/actors/sotopia_episode/{episode_id}/events"
+        poll(lambda: [e["type"] for e in httpx.get(episode_events).json()["events"]],
+             lambda types: "turn" in types, 30)
         _kill_tree(proc)
         assert ended.wait(30)  # the client sees the connection end, not a hang
         partial = json.loads(tokens[-1][6:])[0]["content"]
@@ -109,6 +119,12 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
         assert state["next"] == [] and state["values"][1]["content"].endswith("answers.")
         assert [h["next"] for h in httpx.get(f"{base}/threads/{tid}/history",
                                              cookies=cookies).json()][:2] == [[], ["chatbot"]]
+        # the episode resumed without anyone asking (the family's startup sweep)
+        assert poll(lambda: httpx.get(f"{base}/simulation_status/{episode_id}").json(),
+                    lambda s: s != "Started", 120) == "Completed"
+        types = [e["type"] for e in httpx.get(
+            f"{base}/v1/actors/sotopia_episode/{episode_id}/events").json()["events"]]
+        assert types.index("cut") < types.index("resumed") < types.index("evaluated")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -547,3 +547,26 @@ def test_the_loader_takes_sotopias_exports(server, tmp_path):
                                              "models": ["builtin"] * 3, "max_turns": 6,
                                              "tag": f"load-{tag}"})
     assert r.status_code == 202
+
+
+def test_every_operation_of_the_real_servers_document_is_served(server):
+    """The real server's generated OpenAPI document (fixtures/sotopia/openapi.json): each of
+    its operations is in ours, with its path parameters' names (for a client generated from
+    it), and the request bodies take the same required fields."""
+    base, _ = server
+    with open(fixtures_dir("sotopia", "openapi.json"), encoding="utf-8") as f:
+        theirs = json.load(f)
+    ours = httpx.get(f"{base}/openapi.json").json()
+    for path, operations in theirs["paths"].items():
+        for method, spec in operations.items():
+            assert method in ours["paths"].get(path, {}), f"{method.upper()} {path}"
+            mine = ours["paths"][path][method]
+            assert {p["name"] for p in mine.get("parameters", []) if p["in"] == "path"} == \
+                {p["name"] for p in spec.get("parameters", []) if p["in"] == "path"}, path
+            body = (spec.get("requestBody") or {}).get("content", {}).get("application/json")
+            if body:
+                name = body["schema"]["$ref"].rsplit("/", 1)[1]
+                mine_ref = mine["requestBody"]["content"]["application/json"]["schema"]
+                my_name = mine_ref["$ref"].rsplit("/", 1)[1]
+                assert set(theirs["components"]["schemas"][name].get("required", [])) == set(
+                    ours["components"]["schemas"][my_name].get("required", [])), path

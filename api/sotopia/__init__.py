@@ -4,11 +4,11 @@ simulation WebSocket. Each record is a profile entity (actors/sotopia/profiles.p
 episode an episode entity (actors/sotopia/episode.py)."""
 
 from api.family import Family
-from api.sotopia import routes, socket
+from api.sotopia import data, routes, socket
 from llm.service import MODEL_PORT
 
 __all__ = ["FAMILY"]
 
 FAMILY = Family("sotopia", (routes.router, socket.router),
                 kind_modules=("actors.sotopia.profiles", "actors.sotopia.episode"),
-                services=(MODEL_PORT,))
+                services=(MODEL_PORT,), startup=data.start_in_background)

@@ -49,7 +49,7 @@ def new_pk() -> str:
 
 # ------------------------------------------------------------------ ready
 
-_ready: dict[int, tuple[Any, asyncio.Task]] = {}
+_ready: dict[tuple[int, int], tuple[Any, asyncio.Task]] = {}
 
 
 async def _seed(rt: Runtime) -> None:
@@ -113,21 +113,40 @@ def _current_runtime() -> Runtime | None:
 _background: set[asyncio.Task] = set()
 
 
+def _hold(task: asyncio.Task) -> None:
+    """Keep a background task alive until it ends, and log how it failed if it did."""
+    def done(t: asyncio.Task) -> None:
+        _background.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("sotopia: background work failed", exc_info=t.exception())
+
+    _background.add(task)
+    task.add_done_callback(done)
+
+
 async def _prepare(rt: Runtime) -> None:
     await _seed(rt)
-    sweep = asyncio.ensure_future(_sweep(rt))  # in the background: reads need not wait
-    _background.add(sweep)
-    sweep.add_done_callback(_background.discard)
+    _hold(asyncio.ensure_future(_sweep(rt)))  # in the background: reads need not wait
 
 
 async def ready(rt: Runtime) -> None:
-    """Once per process and store: the built-in set seeded, the resume sweep started."""
-    store, task = _ready.get(id(rt.store), (None, None))
+    """Once per store and event loop: the built-in set seeded, the resume sweep started."""
+    key = (id(rt.store), id(asyncio.get_running_loop()))
+    store, task = _ready.get(key, (None, None))
     if store is not rt.store or task is None or (task.done() and (
             task.cancelled() or task.exception() is not None)):
         task = asyncio.ensure_future(_prepare(rt))
-        _ready[id(rt.store)] = (rt.store, task)
+        _ready[key] = (rt.store, task)
     await asyncio.shield(task)
+
+
+def start_in_background() -> None:
+    """The family's startup: seeding and the sweep begin with the server, so episodes a
+    stopped service left under way resume without waiting for a request."""
+    rt = _current_runtime()
+    if rt is None:  # not serving (an app built to read its OpenAPI document)
+        return
+    _hold(asyncio.ensure_future(ready(rt)))
 
 
 async def directory(rt: Runtime) -> Directory:

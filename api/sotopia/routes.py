@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from actors.sotopia.episode import EPISODE, episode_log, status_of
@@ -264,8 +264,8 @@ async def create_evaluation_dimensions(body: CustomEvaluationDimensionsWrapper, 
                                                    "dimension_pks": pks})
 
 
-def _deleter(path: str, kind: str, what: str) -> None:
-    async def delete(entity_id: str, rt: Rt) -> str:
+def _deleter(path: str, name: str, kind: str, what: str) -> None:
+    async def delete(rt: Rt, entity_id: str = Path(alias=name)) -> str:
         try:
             await data.delete(rt, kind, entity_id)
         except HTTPException as exc:
@@ -279,9 +279,9 @@ def _deleter(path: str, kind: str, what: str) -> None:
     router.delete(path, response_model=str)(delete)
 
 
-_deleter("/agents/{entity_id}", AGENT, "Agent")
-_deleter("/scenarios/{entity_id}", SCENARIO, "Scenario")
-_deleter("/relationship/{entity_id}", RELATIONSHIP, "Relationship")
+_deleter("/agents/{agent_id}", "agent_id", AGENT, "Agent")
+_deleter("/scenarios/{scenario_id}", "scenario_id", SCENARIO, "Scenario")
+_deleter("/relationship/{relationship_id}", "relationship_id", RELATIONSHIP, "Relationship")
 
 
 @router.delete("/evaluation_dimensions/{evaluation_dimension_list_name}", response_model=str)
