@@ -16,7 +16,10 @@ from runtime.host import replay
 from runtime.registry import get_kind
 from runtime.stores.base import EventStore
 
-__all__ = ["Services", "load_factory"]
+__all__ = ["ENTITIES", "Services", "entities", "load_factory"]
+
+#: the factory of the ``entities`` service (add it to a family's services to use it)
+ENTITIES = "runtime.services:entities"
 
 Factory = Callable[[Settings, EventStore], dict[str, Any]]
 
@@ -57,3 +60,25 @@ class Services:
         behind that entity's own activation; fine for reads such as documents)."""
         state, _, _ = await replay(self.store, get_kind(kind), stream_id(kind, entity_id), None)
         return state
+
+
+class _Entities:
+    """A client of the other entities, connected on first use (when every host exists). Their
+    commands go to their own hosts and mailboxes: an entity still writes only its own stream;
+    through this it asks others to write theirs, as an actor sends messages."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    def ref(self, kind: str, entity_id: str) -> Any:
+        if self._client is None:
+            from runtime.client import connect  # the client needs Ray; imported when used
+
+            self._client = connect(self.settings, start_hosts=False)
+        return self._client.ref(kind, entity_id)
+
+
+def entities(settings: Settings, store: EventStore) -> dict[str, Any]:
+    """For kinds whose work is to drive other entities (a batch of episodes)."""
+    return {"entities": _Entities(settings)}

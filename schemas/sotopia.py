@@ -18,7 +18,8 @@ __all__ = ["AgentAction", "AgentProfile", "CustomEvaluationDimension",
            "CustomEvaluationDimensionsWrapper", "EnvironmentProfile", "EpisodeLog",
            "ErrorData", "RelationshipProfile", "RelationshipType",
            "SimulationEpisodeInitiation", "SimulationRequest", "StartSim", "WSMessage",
-           "WS_TYPES", "ERROR_TYPES", "ACTION_TYPES"]
+           "WS_TYPES", "ERROR_TYPES", "ACTION_TYPES", "BatchProgress", "BatchRequest",
+           "BatchSpec", "EpisodeSpec", "MAX_BATCH"]
 
 TEXT = 20_000  # characters in one free-text field
 PK = 256
@@ -238,3 +239,75 @@ class ErrorData(BaseModel):
 class WSMessage(BaseModel):
     type: Literal["SERVER_MSG", "CLIENT_MSG", "ERROR", "START_SIM", "END_SIM", "FINISH_SIM"]
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ batches (ours)
+
+MAX_BATCH = 100_000  # episodes in one batch
+
+
+class EpisodeSpec(BaseModel):
+    """One episode of an explicit batch: ``models`` is a model name (it plays both agents and
+    judges) or "evaluator,agent1,agent2"; the batch's first model when absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field(max_length=PK)
+    agent_ids: list[str]
+    models: str | None = Field(None, max_length=1_000)
+
+    _agents = field_validator("agent_ids")(SimulationRequest._two_agents.__func__)
+
+
+class BatchSpec(BaseModel):
+    """A grid (scenarios x agent pairs x models x reps) or an explicit list of episodes.
+    ``scenarios``: ids or "tag:<keyword>" (all scenarios when empty); ``agents``: ids (all
+    when empty), paired by ``pairing`` ("consecutive": (a0, a1), (a2, a3)...; "all": every
+    ordered pair; "sample:N": N random pairs per scenario, by ``seed``) unless ``agent_pairs``
+    names them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenarios: list[str] = Field(default_factory=list, max_length=10_000)
+    agents: list[str] = Field(default_factory=list, max_length=10_000)
+    agent_pairs: list[list[str]] = Field(default_factory=list, max_length=10_000)
+    pairing: str = Field("consecutive", pattern=r"^(consecutive|all|sample:[1-9][0-9]{0,4})$")
+    models: list[str] = Field(default_factory=lambda: ["builtin"], min_length=1,
+                              max_length=100)
+    reps: int = Field(1, ge=1, le=10_000)
+    episodes: list[EpisodeSpec] = Field(default_factory=list, max_length=MAX_BATCH)
+    max_turns: int = Field(20, ge=1, le=MAX_TURNS)
+    tag: str = Field("", max_length=1_000)
+    evaluation_dimension_list_name: str = Field("sotopia", max_length=200)
+    attempts: int = Field(2, ge=1, le=5, description="runs of an episode that fails, "
+                                                     "each a new episode")
+    seed: int = Field(0, ge=0, le=2**31)
+
+    @field_validator("agent_pairs")
+    @classmethod
+    def _pairs_of_two(cls, pairs: list[list[str]]) -> list[list[str]]:
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("each agent pair names two agents")
+        return pairs
+
+
+class BatchRequest(BaseModel):
+    """POST /v1/batches: a new batch (with ``spec``), or more of an existing one (without)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str | None = Field(None, min_length=1, max_length=200,
+                                 pattern=r"^[A-Za-z0-9_.:-]+$")
+    spec: BatchSpec | None = None
+    concurrency: int = Field(100, ge=1, le=5_000)
+
+
+class BatchProgress(BaseModel):
+    batch_id: str
+    status: Literal["new", "running", "finished", "cut", "stopped"]
+    total: int
+    done: int = Field(description="episodes completed and scored")
+    failed: int = Field(description="episodes that ended without scores, after every attempt")
+    resumed: int = Field(description="episodes resumed from their last turn after a cut")
+    runs: int
+    cuts: int

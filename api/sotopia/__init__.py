@@ -6,9 +6,11 @@ episode an episode entity (actors/sotopia/episode.py)."""
 from api.family import Family
 from api.sotopia import data, routes, socket
 from llm.service import MODEL_PORT
+from runtime.services import ENTITIES
 
 __all__ = ["FAMILY"]
 
 FAMILY = Family("sotopia", (routes.router, socket.router),
-                kind_modules=("actors.sotopia.profiles", "actors.sotopia.episode"),
-                services=(MODEL_PORT,), startup=data.start_in_background)
+                kind_modules=("actors.sotopia.profiles", "actors.sotopia.episode",
+                              "actors.sotopia.batch"),
+                services=(MODEL_PORT, ENTITIES), startup=data.start_in_background)

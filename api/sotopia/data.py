@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from actors.sotopia import builtin_data
+from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
 from api.kit import Refusals, send
@@ -64,8 +65,9 @@ async def _seed(rt: Runtime) -> None:
 
 
 async def resume_stalled(rt: Runtime) -> int:
-    """Episodes the log says are under way but that nothing runs (their host died, or the
-    whole service stopped) go on from their last committed step; returns how many."""
+    """Batches and episodes the log says are under way but that nothing runs (their host
+    died, or the whole service stopped) go on, episodes from their last committed step;
+    returns how many."""
     d = await directory_for(rt.store).catch_up()
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
@@ -81,11 +83,24 @@ async def resume_stalled(rt: Runtime) -> int:
                 log.exception("could not resume episode %s", episode_id)
                 return False
 
+    async def one_batch(batch_id: str, status: str) -> bool:
+        ref = rt.client.ref(BATCH, batch_id)
+        try:
+            if status != "cut" and await ref.arunning() is not None:
+                return False
+            return await launch(ref, {"type": "run"}) == "progress"
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("could not resume batch %s", batch_id)
+            return False
+
+    # Batches first: a resumed batch drives its own episodes on.
+    batches = [(i, d.model.batches[i]) for i in d.batches_in("running", "cut")]
+    resumed = sum(await asyncio.gather(*(one_batch(i, s) for i, s in batches)))
     under_way = [(i, d.model.episodes[i]["status"])
                  for i in d.episodes_in("running", "evaluating", "cut")]
-    resumed = sum(await asyncio.gather(*(one(i, s) for i, s in under_way)))
+    resumed += sum(await asyncio.gather(*(one(i, s) for i, s in under_way)))
     if resumed:
-        log.info("sotopia: %d stalled episodes resumed", resumed)
+        log.info("sotopia: %d stalled episodes or batches resumed", resumed)
     return resumed
 
 
@@ -191,7 +206,7 @@ def dimension_lists(d: Directory) -> dict[str, list[dict[str, Any]]]:
 
 # ------------------------------------------------------------------ episodes
 
-def _dimensions(d: Directory, name: str) -> list[dict[str, Any]]:
+def dimensions_named(d: Directory, name: str) -> list[dict[str, Any]]:
     lists = [x for x in d.records(DIMENSION_LIST) if x["name"] == name]
     if len(lists) == 1:
         dims = [d.record(DIMENSION, pk) for pk in lists[0].get("dimension_pks", [])]
@@ -225,7 +240,7 @@ async def resolve_setup(rt: Runtime, env_id: str, agent_ids: list[str], models: 
         agents.append(agent)
     return {"env_id": env_id, "agent_ids": list(agent_ids), "scenario": scenario,
             "agents": agents, "models": list(models), "max_turns": max_turns, "tag": tag,
-            "dimension_list": dimension_list, "dimensions": _dimensions(d, dimension_list),
+            "dimension_list": dimension_list, "dimensions": dimensions_named(d, dimension_list),
             "humans": list(humans or [False] * len(agent_ids))}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import KINDS
 from runtime.events import Event, split_stream_id
@@ -24,20 +25,28 @@ _EPISODE_STATUS = {"started": "running", "terminated": "evaluating", "evaluated"
                    "awaiting_human": "awaiting_human", "human_turn": "running"}
 
 
+_BATCH_STATUS = {"run_started": "running", "run_finished": "finished", "run_cut": "cut",
+                 "run_stopped": "stopped"}
+
+
 class DirectoryModel(Projection):
     name = "sotopia-directory"
-    kinds = (*KINDS, EPISODE)
-    types = ("created", "updated", "deleted", *_EPISODE_STATUS)
-    version = 1
+    kinds = (*KINDS, EPISODE, BATCH)
+    types = ("created", "updated", "deleted", *_EPISODE_STATUS, *_BATCH_STATUS)
+    version = 2
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
         #: episode id -> {"tag", "status"}, in the order the episodes started
         self.episodes: dict[str, dict[str, Any]] = {}
+        #: batch id -> its status (running, finished, cut, stopped), in the order they started
+        self.batches: dict[str, str] = {}
 
     def apply(self, event: Event) -> None:
         kind, entity_id = split_stream_id(event.stream)
-        if kind == EPISODE:
+        if kind == BATCH:
+            self.batches[entity_id] = _BATCH_STATUS[event.type]
+        elif kind == EPISODE:
             if event.type == "deleted":
                 self.episodes.pop(entity_id, None)
             elif event.type == "started":
@@ -51,11 +60,11 @@ class DirectoryModel(Projection):
             self.records[kind][entity_id] = event.data["record"]
 
     def dump(self) -> Any:
-        return {"records": self.records, "episodes": self.episodes}
+        return {"records": self.records, "episodes": self.episodes, "batches": self.batches}
 
     def load(self, data: Any) -> None:
         self.records = {k: dict(data["records"].get(k, {})) for k in KINDS}
-        self.episodes = data["episodes"]
+        self.episodes, self.batches = data["episodes"], data["batches"]
 
 
 class Directory:
@@ -84,6 +93,9 @@ class Directory:
         if tag is not None:
             ids = (i for i in ids if self.model.episodes[i]["tag"] == tag)
         return list(ids)
+
+    def batches_in(self, *statuses: str) -> list[str]:
+        return [i for i, status in self.model.batches.items() if status in statuses]
 
     def episodes_in(self, *statuses: str) -> list[str]:
         return [i for i, e in self.model.episodes.items() if e["status"] in statuses]

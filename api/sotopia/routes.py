@@ -13,16 +13,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
+from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE, episode_log, status_of
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
 from api.edge import EdgeRoute, detail_responses
 from api.kit import send
 from api.runtime import Runtime, get_runtime
-from api.sotopia import data
+from api.sotopia import batches, data
 from api.sotopia.data import Missing, directory, new_pk
 from llm.service import model_port
-from schemas.sotopia import (AgentProfile, CustomEvaluationDimension,
+from schemas.sotopia import (AgentProfile, BatchProgress, BatchRequest, CustomEvaluationDimension,
                              CustomEvaluationDimensionsWrapper, EnvironmentProfile, EpisodeLog,
                              RelationshipProfile, RelationshipType,
                              SimulationEpisodeInitiation, SimulationRequest)
@@ -366,3 +368,63 @@ async def simulation_status(episode_pk: str, rt: Rt) -> str:
         raise _not_found(f"Episode with id={episode_pk} not found")
     return status_of(state)
 
+
+
+# ------------------------------------------------------------------ batches (ours)
+
+
+class BatchResults(BaseModel):
+    batch_id: str
+    rows: list[dict[str, Any]] = Field(description="one per episode of the plan, in order")
+    summary: list[dict[str, Any]] = Field(description="per model: mean and 95% CI of the "
+                                                      "overall score and each dimension")
+
+
+def _batch_missing(exc: Missing) -> HTTPException:
+    return _not_found(str(exc))
+
+
+@router.post("/v1/batches", response_model=BatchProgress, status_code=202)
+async def start_batch(body: BatchRequest, rt: Rt) -> dict[str, Any]:
+    """Starts a batch (with ``spec``) or goes on with one (without: only the episodes with no
+    result run). Returns once its plan and run are in its log; the batch runs in its entity."""
+    batch_id = body.batch_id or new_pk()
+    try:
+        return await batches.start(rt, batch_id, body.spec, body.concurrency)
+    except Missing as exc:
+        raise _batch_missing(exc) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/v1/batches/{batch_id}", response_model=BatchProgress)
+async def batch_progress(batch_id: str, rt: Rt) -> dict[str, Any]:
+    try:
+        return await batches.progress(rt, batch_id)
+    except Missing as exc:
+        raise _batch_missing(exc) from None
+
+
+@router.get("/v1/batches/{batch_id}/results", response_model=BatchResults)
+async def batch_results(batch_id: str, rt: Rt, by_scenario: bool = False) -> dict[str, Any]:
+    """Every episode's scores as rows, and the summary per model (and per scenario when
+    ``by_scenario``)."""
+    try:
+        rows = await batches.result_rows(rt, batch_id)
+    except Missing as exc:
+        raise _batch_missing(exc) from None
+    by = ("model", "scenario") if by_scenario else ("model",)
+    return {"batch_id": batch_id, "rows": rows, "summary": batches.summary(rows, by)}
+
+
+@router.post("/v1/batches/{batch_id}/stop", response_model=BatchProgress)
+async def stop_batch(batch_id: str, rt: Rt) -> dict[str, Any]:
+    """Stops the batch and the episodes it runs; running it again goes on where it stopped."""
+    try:
+        await batches.progress(rt, batch_id)
+    except Missing as exc:
+        raise _batch_missing(exc) from None
+    ref = rt.client.ref(BATCH, batch_id)
+    if not (await ref.acancel("stopped by a client")).get("cancelled"):
+        await send(ref, {"type": "stop", "reason": "stopped by a client"}, data.REFUSALS)
+    return await batches.progress(rt, batch_id)

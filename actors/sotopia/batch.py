@@ -1,0 +1,287 @@
+"""sotopia_batch: a batch of Sotopia episodes, run by the batch entity itself in its host.
+Its log says which episodes belong to it (planned), each run of it, and how every episode
+ended (episode_done, in groups); progress and results are folds of it.
+
+Every episode has a fixed id (``<batch>.<index>``, ``.r<k>`` for a retry), so running the
+batch again, after its driver, its host or the whole service was killed, starts only the
+episodes with no result: a finished one is never run twice, and one cut mid-way is resumed
+from its last committed turn (its own log says cut, then resumed; the result says resumed).
+
+Commands
+  run     {"plan"?, "concurrency"} -> planned (the first time), run_started, episode_done...,
+          run_finished. Later runs may omit the plan; a different plan is refused (conflict).
+          Progress: {"accepted"} then {"done", "failed", "running", "total"} as results land.
+  stop    {} -> run_stopped for a batch cut and not running (a running one is stopped with
+          the platform's cancel, which stops its episodes under way too).
+A run cut by a crash is closed at the next activation with run_cut; ``run`` goes on with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+
+from actors.sotopia.episode import EPISODE, outcome_of
+from actors.sotopia.profiles import AGENT, SCENARIO
+from runtime.entity import Context, EntityKind, Fenced, Rejected
+from runtime.events import NewEvent
+from runtime.registry import register
+
+__all__ = ["BATCH", "batch", "episode_id_of", "progress_of"]
+
+BATCH = "sotopia_batch"
+MAX_CONCURRENCY = 5_000
+_FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
+_GROUP = 200  # results per episode_done event at most
+
+
+def initial() -> dict[str, Any]:
+    return {"plan": None, "status": "new", "done": {}, "runs": 0, "cuts": 0, "error": None}
+
+
+batch = register(EntityKind(BATCH, initial, snapshot_every=200))
+
+
+def episode_id_of(batch_id: str, index: int, attempt: int = 0) -> str:
+    return f"{batch_id}.{index}" + (f".r{attempt}" if attempt else "")
+
+
+def progress_of(state: dict[str, Any]) -> dict[str, Any]:
+    plan = state["plan"] or {"episodes": []}
+    done = state["done"].values()
+    return {"status": state["status"], "total": len(plan["episodes"]),
+            "done": sum(1 for r in done if r["status"] == "completed"),
+            "failed": sum(1 for r in done if r["status"] != "completed"),
+            "resumed": sum(1 for r in done if r.get("resumed")), "runs": state["runs"],
+            "cuts": state["cuts"]}
+
+
+def _same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["episodes"] == b["episodes"] and all(
+        a.get(k) == b.get(k) for k in ("max_turns", "tag", "dimension_list", "attempts"))
+
+
+@batch.command("run")
+async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    concurrency = cmd.get("concurrency", 100)
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise Rejected(f"concurrency is 1 to {MAX_CONCURRENCY}", code="invalid")
+    plan = cmd.get("plan")
+    if state["plan"] is None:
+        if not isinstance(plan, dict) or not plan.get("episodes"):
+            raise Rejected(f"batch {ctx.entity_id} does not exist: the first run needs a "
+                           "plan with episodes", code="not_found")
+        await ctx.commit(NewEvent("planned", {"plan": plan}))
+    elif plan is not None and not _same_plan(plan, state["plan"]):
+        raise Rejected(f"batch {ctx.entity_id} exists with another plan: run it again "
+                       "without one, or choose another batch id", code="conflict")
+    await ctx.commit(NewEvent("run_started", {"concurrency": concurrency,
+                                              "at": time.time()}))
+    ctx.emit({"accepted": ctx.entity_id})
+    return await _Run(ctx, concurrency).go()
+
+
+@batch.command("stop")
+def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if state["status"] != "cut":
+        return None
+    return NewEvent("run_stopped", {"reason": str(cmd.get("reason") or "stopped")})
+
+
+@batch.recovery
+def close_cut(state: dict) -> NewEvent | None:
+    if state["status"] == "running":
+        return NewEvent("run_cut", {"reason": "the server running this batch stopped before "
+                                              "it finished"})
+    return None
+
+
+class _Run:
+    """One run: a pool of ``concurrency`` workers drives the episodes without a result; one
+    committer writes the results in groups (one append for many episodes)."""
+
+    def __init__(self, ctx: Context, concurrency: int) -> None:
+        self.ctx = ctx
+        self.plan = ctx.state["plan"]
+        self.concurrency = concurrency
+        self.results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.running: set[str] = set()
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def go(self) -> NewEvent:
+        done = self.ctx.state["done"]
+        todo = collections.deque(e for e in self.plan["episodes"] if str(e["i"]) not in done)
+        workers = [asyncio.ensure_future(self._worker(todo))
+                   for _ in range(min(self.concurrency, len(todo)))]
+        committer = asyncio.ensure_future(self._committer())
+        try:
+            await asyncio.gather(*workers)
+            await self.results.join()
+        except asyncio.CancelledError:
+            for w in workers:
+                w.cancel()
+            # stop what runs for us; their own logs say stopped
+            await asyncio.gather(*(self._episode(e).acancel("the batch was stopped")
+                                   for e in list(self.running)), return_exceptions=True)
+            if self.ctx.cancelled is None:
+                raise  # the host is stopping: recovery closes the run (run_cut)
+            await self._flush()
+            return NewEvent("run_stopped", {"reason": self.ctx.cancelled})
+        finally:
+            committer.cancel()
+        await self._flush()
+        summary = progress_of(self.ctx.state)
+        return NewEvent("run_finished", {"completed": summary["done"],
+                                         "failed": summary["failed"]})
+
+    def _episode(self, episode_id: str) -> Any:
+        return self.ctx.services.entities.ref(EPISODE, episode_id)
+
+    async def _worker(self, todo: collections.deque) -> None:
+        while todo:
+            entry = todo.popleft()
+            result = await self._one(entry)
+            self.results.put_nowait(result)
+
+    async def _one(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """An episode to its end, retried (as a new episode) when it failed, up to the plan's
+        attempts; the result of its last attempt."""
+        attempts = int(self.plan.get("attempts", 2))
+        result: dict[str, Any] = {}
+        for attempt in range(attempts):
+            episode_id = episode_id_of(self.ctx.entity_id, entry["i"], attempt)
+            self.running.add(episode_id)
+            try:
+                result = await self._drive(entry, episode_id)
+            except (Fenced, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one episode never crashes the batch
+                result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                self.running.discard(episode_id)
+            result.update({"i": entry["i"], "episode": episode_id, "attempt": attempt})
+            if result["status"] in ("completed", "stopped"):
+                break
+        return result
+
+    async def _drive(self, entry: dict[str, Any], episode_id: str) -> dict[str, Any]:
+        services, ref = self.ctx.services, self._episode(episode_id)
+        state = await services.read_state(EPISODE, episode_id)
+        resumed = False
+        if state["setup"] is None:
+            setup = await self._setup(entry)
+            await _ask(ref, {"type": "start", "setup": setup})
+        while True:
+            state = await services.read_state(EPISODE, episode_id)
+            status = outcome_of(state)
+            if status in _FINISHED:
+                break
+            if status == "awaiting_human":  # no human plays in a batch
+                return {"status": "failed", "error": "the episode waits for a human"}
+            if status == "cut" or await ref.arunning() is None:
+                resumed = True  # cut by a crash (or its host died): on from its last turn
+                await _ask(ref, {"type": "resume"})
+            else:  # another run of this batch still drives it
+                await asyncio.sleep(1.0)
+        return {"status": status, "resumed": resumed, "rewards": state["rewards"],
+                "turns": len(state["steps"]), "model_errors": state["model_errors"],
+                **({"error": state["error"]} if state["error"] else {})}
+
+    async def _setup(self, entry: dict[str, Any]) -> dict[str, Any]:
+        async def record(kind: str, pk: str) -> dict[str, Any]:
+            if (kind, pk) not in self.records:
+                found = (await self.ctx.services.read_state(kind, pk))["record"]
+                if found is None:
+                    raise LookupError(f"{kind} {pk} not found")
+                self.records[(kind, pk)] = found
+            return self.records[(kind, pk)]
+
+        plan = self.plan
+        return {"env_id": entry["env"], "agent_ids": entry["agents"],
+                "scenario": await record(SCENARIO, entry["env"]),
+                "agents": [await record(AGENT, a) for a in entry["agents"]],
+                "models": entry["models"], "max_turns": plan["max_turns"],
+                "tag": plan.get("tag", ""), "dimension_list": plan["dimension_list"],
+                "dimensions": plan["dimensions"], "humans": [False] * len(entry["agents"]),
+                "batch": self.ctx.entity_id}
+
+    async def _committer(self) -> None:
+        while True:
+            first = await self.results.get()
+            group = [first]
+            while len(group) < _GROUP and not self.results.empty():
+                group.append(self.results.get_nowait())
+            try:
+                await self._commit(group)
+            finally:
+                for _ in group:
+                    self.results.task_done()
+
+    async def _commit(self, group: list[dict[str, Any]]) -> None:
+        await self.ctx.commit(NewEvent("episode_done", {"results": group}))
+        self.ctx.emit({**progress_of(self.ctx.state), "running": len(self.running)})
+
+    async def _flush(self) -> None:
+        """Results already in the queue when the run ends or stops."""
+        group = []
+        while not self.results.empty():
+            group.append(self.results.get_nowait())
+            self.results.task_done()
+        if group:
+            await self._commit(group)
+
+
+async def _ask(ref: Any, command: dict[str, Any]) -> None:
+    """A command to an episode, to its end; a conflict (it started meanwhile) or a lost host
+    is left to the caller's next look at the episode's log."""
+    from runtime.client import ActorError, OutcomeUnknown, Unavailable
+
+    try:
+        await ref.aask(command)
+    except ActorError as exc:
+        if exc.code != "conflict":
+            raise
+    except (OutcomeUnknown, Unavailable):
+        await asyncio.sleep(0.5)
+
+
+# ------------------------------------------------------------------ events
+
+
+@batch.event("planned")
+def planned(state: dict, data: dict) -> dict:
+    state["plan"] = data["plan"]
+    return state
+
+
+@batch.event("run_started")
+def run_started(state: dict, data: dict) -> dict:
+    state["status"], state["runs"] = "running", state["runs"] + 1
+    return state
+
+
+@batch.event("episode_done")
+def episode_done(state: dict, data: dict) -> dict:
+    for result in data["results"]:
+        state["done"][str(result["i"])] = result
+    return state
+
+
+@batch.event("run_finished")
+def run_finished(state: dict, data: dict) -> dict:
+    state["status"] = "finished"
+    return state
+
+
+@batch.event("run_cut")
+def run_cut(state: dict, data: dict) -> dict:
+    state["status"], state["cuts"] = "cut", state["cuts"] + 1
+    return state
+
+
+@batch.event("run_stopped")
+def run_stopped(state: dict, data: dict) -> dict:
+    state["status"], state["error"] = "stopped", data["reason"]
+    return state

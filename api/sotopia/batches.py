@@ -1,0 +1,189 @@
+"""Batches of Sotopia episodes, for Python programs, the command line and HTTP alike: a grid
+(scenarios x agent pairs x models x repetitions) or an explicit list expanded into a plan of
+episodes, started as a batch entity (actors/sotopia/batch.py), watched, and read back as plain
+rows and a summary (mean and 95% confidence interval of every dimension, as Sotopia's
+benchmark reports them).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from typing import Any, Iterable
+
+from actors.sotopia.batch import BATCH, episode_id_of, progress_of
+from actors.sotopia.profiles import AGENT, SCENARIO
+from api.runtime import Runtime
+from api.sotopia import data
+from api.sotopia.data import Missing
+from runtime.events import stream_id
+from runtime.host import replay
+from runtime.registry import get_kind
+from schemas.sotopia import MAX_BATCH, BatchSpec
+
+__all__ = ["BatchSpec", "Missing", "plan_of", "progress", "result_rows", "start", "summary"]
+
+#: two-sided 95% quantiles of Student's t by degrees of freedom (the normal's past the table)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
+        16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074,
+        23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045,
+        30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t95(df: int) -> float:
+    if df in _T95:
+        return _T95[df]
+    bigger = [k for k in _T95 if k > df]
+    return _T95[min(bigger)] if bigger else 1.960
+
+
+def _models(name: str) -> list[str]:
+    """"m" plays and judges; "e,a1,a2" names the evaluator and each agent's model."""
+    parts = [p.strip() for p in name.split(",") if p.strip()]
+    if len(parts) == 1:
+        return parts * 3
+    if len(parts) == 3:
+        return parts
+    raise ValueError(f"a model is a name or 'evaluator,agent1,agent2', not {name!r}")
+
+
+def _pairs(spec: BatchSpec, agents: list[str], env_index: int) -> list[list[str]]:
+    if spec.agent_pairs:
+        return [list(p) for p in spec.agent_pairs]
+    rule = spec.pairing
+    if rule == "all":
+        return [[a, b] for a in agents for b in agents if a != b]
+    if rule.startswith("sample:"):
+        rng = random.Random(f"{spec.seed}|{env_index}")
+        everything = [[a, b] for a in agents for b in agents if a != b]
+        return rng.sample(everything, min(int(rule.split(":", 1)[1]), len(everything)))
+    # "consecutive": (a0, a1), (a2, a3)... so each agent plays once per scenario
+    return [agents[i:i + 2] for i in range(0, len(agents) - 1, 2)]
+
+
+async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
+    """The batch's plan: every episode with its scenario, agents, models and repetition, and
+    what they share (turns, tag, dimensions). Missing names an id or tag that finds nothing."""
+    d = await data.directory(rt)
+    episodes: list[dict[str, Any]] = []
+    if spec.episodes:
+        grid = [(e.env_id, list(e.agent_ids), e.models or spec.models[0]) for e in spec.episodes]
+    else:
+        scenarios: list[str] = []
+        for item in spec.scenarios or [s["pk"] for s in d.records(SCENARIO)]:
+            if item.startswith("tag:"):
+                found = [s["pk"] for s in d.records(SCENARIO)
+                         if item[4:] in s.get("tag", "").split() or s.get("tag") == item[4:]]
+                if not found:
+                    raise Missing(f"No scenarios found with tag={item[4:]}")
+                scenarios += found
+            else:
+                scenarios.append(item)
+        agents = spec.agents or [a["pk"] for a in d.records(AGENT)]
+        grid = [(env, pair, model) for k, env in enumerate(scenarios)
+                for pair in _pairs(spec, agents, k) for model in spec.models]
+    for env, pair, model in grid:
+        if d.record(SCENARIO, env) is None:
+            raise Missing(f"Environment with id={env} not found")
+        for agent in pair:
+            if d.record(AGENT, agent) is None:
+                raise Missing(f"Agent with id={agent} not found")
+        if len(episodes) + spec.reps > MAX_BATCH:
+            raise ValueError(f"a batch has at most {MAX_BATCH} episodes")
+        for rep in range(spec.reps):
+            episodes.append({"i": len(episodes), "env": env, "agents": pair,
+                             "models": _models(model), "label": model, "rep": rep})
+    if not episodes:
+        raise Missing("the batch has no episodes: no scenario, or fewer than two agents")
+    dims = data.dimensions_named(d, spec.evaluation_dimension_list_name)
+    return {"episodes": episodes, "max_turns": spec.max_turns, "tag": spec.tag,
+            "dimension_list": spec.evaluation_dimension_list_name, "dimensions": dims,
+            "attempts": spec.attempts}
+
+
+async def start(rt: Runtime, batch_id: str, spec: BatchSpec | None, concurrency: int
+                ) -> dict[str, Any]:
+    """Start (or go on with) the batch; returns once its plan and run are in its log. With no
+    spec, the batch must exist."""
+    plan = await plan_of(rt, spec) if spec is not None else None
+    command: dict[str, Any] = {"type": "run", "concurrency": concurrency}
+    if plan is not None:
+        command["plan"] = plan
+    await data.launch(rt.client.ref(BATCH, batch_id), command)
+    return await progress(rt, batch_id)
+
+
+async def _state(rt: Runtime, batch_id: str) -> dict[str, Any] | None:
+    state, _, _ = await replay(rt.store, get_kind(BATCH), stream_id(BATCH, batch_id), None)
+    return state if state["plan"] is not None else None
+
+
+async def progress(rt: Runtime, batch_id: str) -> dict[str, Any]:
+    state = await _state(rt, batch_id)
+    if state is None:
+        raise Missing(f"Batch with id={batch_id} not found")
+    return {"batch_id": batch_id, **progress_of(state)}
+
+
+DIMENSION_ORDER = ("believability", "relationship", "knowledge", "secret", "social_rules",
+                   "financial_and_material_benefits", "goal")
+
+
+async def result_rows(rt: Runtime, batch_id: str) -> list[dict[str, Any]]:
+    """One row per episode of the plan, in plan order: what it was, how it ended, and each
+    agent's overall score and dimensions (agent_1_goal...); episodes without a result yet have
+    status "pending"."""
+    state = await _state(rt, batch_id)
+    if state is None:
+        raise Missing(f"Batch with id={batch_id} not found")
+    rows = []
+    for entry in state["plan"]["episodes"]:
+        result = state["done"].get(str(entry["i"]), {})
+        row: dict[str, Any] = {
+            "batch": batch_id, "index": entry["i"],
+            "episode": result.get("episode", episode_id_of(batch_id, entry["i"])),
+            "scenario": entry["env"], "agent_1": entry["agents"][0],
+            "agent_2": entry["agents"][1], "model": entry["label"], "rep": entry["rep"],
+            "status": result.get("status", "pending"), "attempt": result.get("attempt", 0),
+            "resumed": bool(result.get("resumed")), "turns": result.get("turns"),
+            "model_errors": result.get("model_errors"), "error": result.get("error")}
+        for k, reward in enumerate(result.get("rewards") or []):
+            if isinstance(reward, list):
+                overall, dims = reward
+                row[f"agent_{k + 1}_overall"] = overall
+                row.update({f"agent_{k + 1}_{d}": v for d, v in dims.items()
+                            if d != "overall_score"})
+        rows.append(row)
+    return rows
+
+
+def summary(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = ("model",)
+            ) -> list[dict[str, Any]]:
+    """Per group (model, or model and scenario): episodes completed, and for the overall score
+    and each dimension the mean over both agents' scores with its 95% confidence interval
+    (Student's t), as Sotopia's benchmark reports."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] == "completed":
+            groups.setdefault(tuple(row[k] for k in by), []).append(row)
+    out = []
+    for key, members in sorted(groups.items()):
+        entry: dict[str, Any] = dict(zip(by, key))
+        entry["episodes"] = len(members)
+        names = ["overall"] + sorted(
+            {k[len("agent_1_"):] for r in members for k in r if k.startswith("agent_1_")
+             and k != "agent_1_overall"},
+            key=lambda n: (DIMENSION_ORDER.index(n) if n in DIMENSION_ORDER else 99, n))
+        for name in names:
+            values = [r[f"agent_{a}_{name}"] for r in members for a in (1, 2)
+                      if r.get(f"agent_{a}_{name}") is not None]
+            if not values:
+                continue
+            mean = statistics.fmean(values)
+            half = (t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+                    if len(values) > 1 else float("nan"))
+            entry[name] = {"mean": mean, "ci95": half, "n": len(values)}
+        out.append(entry)
+    return out

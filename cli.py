@@ -1,0 +1,237 @@
+"""The ``actorlog`` command (installed by the package).
+
+    actorlog serve                      the embedded service (as `bash scripts/dev serve`)
+    actorlog simulate [options]         a batch of Sotopia episodes, with a live progress bar
+                                        and a summary table at the end
+
+``simulate`` runs the batch in this program's own embedded runtime (a local Ray, the store
+under ACTORLOG_DATA_DIR; do not point it at the data directory of a service that is running)
+or, with --url, through a running service's HTTP API (POST /v1/batches). Either way the batch
+is an entity: interrupted and run again with the same --batch, it goes on with the episodes
+that have no result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+__all__ = ["main"]
+
+
+def _list(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()] \
+        if values else []
+
+
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = {"scenarios": _list(args.scenarios), "agents": _list(args.agents),
+                            "models": args.models or ["builtin"], "reps": args.reps,
+                            "max_turns": args.max_turns, "tag": args.tag or args.batch,
+                            "evaluation_dimension_list_name": args.dimensions,
+                            "pairing": args.pairing, "attempts": args.attempts}
+    return spec
+
+
+# ------------------------------------------------------------------ two ways to run a batch
+
+
+class _Local:
+    """The batch through this program's own runtime (api/sotopia/runner.py)."""
+
+    def __init__(self) -> None:
+        from api.sotopia.runner import Simulations
+
+        self.sims = Simulations.connect()
+
+    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int) -> Any:
+        from schemas.sotopia import BatchSpec
+
+        return self.sims.start(batch, BatchSpec(**spec) if spec else None, concurrency)
+
+    def progress(self, batch: str) -> dict[str, Any]:
+        return self.sims.progress(batch)
+
+    def results(self, batch: str, by_scenario: bool) -> tuple[list, list]:
+        from api.sotopia.batches import summary
+
+        rows = self.sims.results(batch)
+        return rows, summary(rows, ("model", "scenario") if by_scenario else ("model",))
+
+
+class _Remote:
+    """The batch through a running service's HTTP API."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=120)
+
+    def _ok(self, r: Any) -> Any:
+        if r.status_code >= 400:
+            raise SystemExit(f"{r.request.method} {r.request.url.path}: {r.status_code} "
+                             f"{r.text[:500]}")
+        return r.json()
+
+    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int) -> Any:
+        return self._ok(self.http.post("/v1/batches", json={
+            "batch_id": batch, "spec": spec, "concurrency": concurrency}))
+
+    def progress(self, batch: str) -> dict[str, Any]:
+        return self._ok(self.http.get(f"/v1/batches/{batch}"))
+
+    def results(self, batch: str, by_scenario: bool) -> tuple[list, list]:
+        body = self._ok(self.http.get(f"/v1/batches/{batch}/results",
+                                      params={"by_scenario": by_scenario}))
+        return body["rows"], body["summary"]
+
+
+# ------------------------------------------------------------------ simulate
+
+
+def _watch(progress: Callable[[], dict[str, Any]], concurrency: int, every: float = 0.5
+           ) -> Iterator[dict[str, Any]]:
+    began, first = time.monotonic(), progress()
+    settled0 = first["done"] + first["failed"]
+    while True:
+        p = progress()
+        settled = p["done"] + p["failed"]
+        elapsed = time.monotonic() - began
+        rate = (settled - settled0) / elapsed if elapsed > 0.5 else 0.0
+        left = p["total"] - settled
+        yield {**p, "rate": rate, "eta": left / rate if rate > 0 else math.inf,
+               "running": min(concurrency, left) if p["status"] == "running" else 0}
+        if p["status"] != "running":
+            return
+        time.sleep(every)
+
+
+def _progress_bar(watch: Iterator[dict[str, Any]], quiet: bool) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    last: dict[str, Any] = {}
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}")]
+    with Progress(*columns, disable=quiet, transient=False) as bar:
+        task = bar.add_task("episodes", total=None, info="")
+        for p in watch:
+            last = p
+            eta = "?" if math.isinf(p["eta"]) else f"{p['eta']:.0f} s"
+            bar.update(task, total=p["total"], completed=p["done"] + p["failed"],
+                       info=f"done {p['done']}  running {p['running']}  failed {p['failed']}"
+                            f"  {p['rate']:.1f}/s  ETA {eta}")
+    return last
+
+
+def _table(summary: list[dict[str, Any]], by: tuple[str, ...]) -> Any:
+    from rich.table import Table
+
+    names: list[str] = []
+    for entry in summary:
+        names += [k for k, v in entry.items() if isinstance(v, dict) and k not in names]
+    table = Table(title="SOTOPIA-Eval: mean ± 95% CI over both agents")
+    for column in (*by, "episodes", *names):
+        table.add_column(column, justify="left" if column in by else "right")
+    for entry in summary:
+        cells = [str(entry[k]) for k in by] + [str(entry["episodes"])]
+        for name in names:
+            v = entry.get(name)
+            cells.append("" if v is None else f"{v['mean']:.2f} ± {v['ci95']:.2f}"
+                         if not math.isnan(v["ci95"]) else f"{v['mean']:.2f}")
+        table.add_row(*cells)
+    return table
+
+
+def _write(rows: list[dict[str, Any]], json_path: str | None, csv_path: str | None) -> None:
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=1)
+    if csv_path:
+        fields: list[str] = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
+        with open(csv_path, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    runner: Any = _Remote(args.url) if args.url else _Local()
+    resume = args.resume
+    try:
+        runner.start(args.batch, None if resume else _spec(args), args.concurrency)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a refusal, said plainly
+        console.print(f"[red]could not start batch {args.batch}: {exc}")
+        return 2
+    last = _progress_bar(_watch(lambda: runner.progress(args.batch), args.concurrency),
+                         args.quiet)
+    by = ("model", "scenario") if args.by_scenario else ("model",)
+    rows, summary = runner.results(args.batch, args.by_scenario)
+    _write(rows, args.json, args.csv)
+    Console().print(_table(summary, by))
+    console.print(f"batch {args.batch}: {last.get('status')}, {last.get('done')} done, "
+                  f"{last.get('failed')} failed, {last.get('resumed')} resumed, of "
+                  f"{last.get('total')}")
+    return 0 if last.get("status") == "finished" and not last.get("failed") else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actorlog", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the embedded service (ACTORLOG_* configure it)")
+    sim = sub.add_parser("simulate", help="run a batch of Sotopia episodes")
+    sim.add_argument("--scenarios", action="append", metavar="ID|tag:WORD,...",
+                     help="scenario ids or tag:<keyword> (default: every scenario)")
+    sim.add_argument("--agents", action="append", metavar="ID,...",
+                     help="agent ids (default: every agent), paired by --pairing")
+    sim.add_argument("--pairing", default="consecutive",
+                     help="consecutive (a0+a1, a2+a3...), all, or sample:N per scenario")
+    sim.add_argument("--models", action="append", metavar="NAME|EVAL,A1,A2",
+                     help="a model per run of the grid: one name plays and judges, or "
+                          "evaluator,agent1,agent2 (default: builtin); repeat for several")
+    sim.add_argument("--reps", type=int, default=1, help="repetitions of each episode")
+    sim.add_argument("--concurrency", type=int, default=100,
+                     help="episodes running at once in this batch")
+    sim.add_argument("--batch", default=f"batch-{time.strftime('%Y%m%d-%H%M%S')}",
+                     help="the batch id: run it again to go on where it stopped")
+    sim.add_argument("--resume", action="store_true",
+                     help="go on with an existing batch as planned (no grid options)")
+    sim.add_argument("--max-turns", type=int, default=20)
+    sim.add_argument("--tag", default=None, help="the episodes' tag (default: the batch id)")
+    sim.add_argument("--dimensions", default="sotopia",
+                     help="the evaluation dimension list (default: SOTOPIA-Eval)")
+    sim.add_argument("--attempts", type=int, default=2,
+                     help="runs of an episode that fails, each a new episode")
+    sim.add_argument("--by-scenario", action="store_true",
+                     help="summarise per model and scenario")
+    sim.add_argument("--json", metavar="FILE", help="every episode's scores, as JSON")
+    sim.add_argument("--csv", metavar="FILE", help="every episode's scores, as CSV")
+    sim.add_argument("--url", default=os.environ.get("ACTORLOG_URL"),
+                     help="a running service (default: this program's own runtime)")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        import embedded
+
+        return embedded.main() or 0
+    return simulate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
