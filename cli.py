@@ -180,7 +180,8 @@ def simulate(args: argparse.Namespace) -> int:
     by = ("model", "scenario") if args.by_scenario else ("model",)
     rows, summary = runner.results(args.batch, args.by_scenario)
     _write(rows, args.json, args.csv)
-    Console().print(_table(summary, by))
+    # A terminal's own width; a pipe or file gets the whole table, not columns cut to 80.
+    Console(width=None if sys.stdout.isatty() else 200).print(_table(summary, by))
     console.print(f"batch {args.batch}: {last.get('status')}, {last.get('done')} done, "
                   f"{last.get('failed')} failed, {last.get('resumed')} resumed, of "
                   f"{last.get('total')}")

@@ -101,7 +101,9 @@ def _cancel_on_exit(gen: Any) -> Iterator[None]:
     """A consumer that stops early (break, a closed WebSocket, an exception) must end the
     generator on the host too: Ray keeps a streaming actor task running after its consumer
     is gone, and a live subscription would go on pinning its entity and filling the object
-    store. Cancelling an ask_stream ends only the stream: the command itself runs on."""
+    store. Cancelling an ask_stream ends only the stream: the command itself runs on, and so
+    do the calls it makes to other entities (not recursive: Ray would otherwise cancel every
+    task submitted under the stream's, such as a batch's commands to its episodes)."""
     finished = False
     try:
         yield
@@ -109,7 +111,7 @@ def _cancel_on_exit(gen: Any) -> Iterator[None]:
     finally:
         if not finished:
             try:
-                ray.cancel(gen)
+                ray.cancel(gen, recursive=False)
             except Exception:  # already finished or its host is gone: nothing to end
                 pass
 

@@ -150,6 +150,7 @@ class _Run:
         attempts; the result of its last attempt."""
         attempts = int(self.plan.get("attempts", 2))
         result: dict[str, Any] = {}
+        earlier: list[str] = []  # how the attempts before the last ended
         for attempt in range(attempts):
             episode_id = episode_id_of(self.ctx.entity_id, entry["i"], attempt)
             self.running.add(episode_id)
@@ -164,6 +165,9 @@ class _Run:
             result.update({"i": entry["i"], "episode": episode_id, "attempt": attempt})
             if result["status"] in ("completed", "stopped"):
                 break
+            earlier.append(f"{episode_id}: {result['status']}: {result.get('error')}")
+        if earlier[:result["attempt"]]:
+            result["earlier"] = earlier[:result["attempt"]]
         return result
 
     async def _drive(self, entry: dict[str, Any], episode_id: str) -> dict[str, Any]:

@@ -1,0 +1,171 @@
+"""Batches of Sotopia episodes (issue 13) on real hosts: from Python (the driver API), over
+HTTP (/v1/batches), and from the actorlog command; a batch run again goes on with what has no
+result, and a batch whose hosts are killed mid-way completes with every episode run once."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from actors.sotopia import builtin_data
+from actors.sotopia.batch import BATCH
+from actors.sotopia.episode import EPISODE
+from tests.conftest import ROOT, kill_hosts, poll, start_inprocess_server
+
+SCENARIOS = [s["pk"] for s in builtin_data.SCENARIOS]
+AGENTS = [a["pk"] for a in builtin_data.AGENTS]
+
+
+@pytest.fixture(scope="module")
+def server(ray_session, tmp_path_factory):
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.03}}}
+    data_dir = str(tmp_path_factory.mktemp("batches"))
+    url, settings, client = start_inprocess_server(ray_session, data_dir,
+                                                   models=json.dumps(models))
+    yield url, settings, client
+    kill_hosts(client)
+
+
+@pytest.fixture(scope="module")
+def sims(server):
+    from api.sotopia.runner import Simulations
+
+    _, settings, _ = server
+    sims = Simulations.connect(settings)
+    yield sims
+    sims.close()
+
+
+def _started(client, episode_id: str) -> int:
+    return sum(1 for e in client.ref(EPISODE, episode_id).events() if e.type == "started")
+
+
+def test_a_grid_from_python_runs_once_and_reads_back_as_rows_and_a_summary(server, sims):
+    from schemas.sotopia import BatchSpec
+
+    _, _, client = server
+    batch_id = f"grid-{uuid.uuid4().hex[:6]}"
+    spec = BatchSpec(scenarios=SCENARIOS[:2], agents=AGENTS[:4], models=["builtin"], reps=2)
+    first = sims.start(batch_id, spec, concurrency=3)
+    assert first["total"] == 2 * 2 * 2 and first["status"] == "running"
+    seen = list(sims.watch(batch_id, every=0.2))
+    assert seen[-1]["status"] == "finished" and seen[-1]["done"] == 8
+    rows = sims.results(batch_id)
+    assert [r["index"] for r in rows] == list(range(8))
+    assert {(r["scenario"], r["agent_1"], r["agent_2"]) for r in rows} == {
+        (s, AGENTS[i], AGENTS[i + 1]) for s in SCENARIOS[:2] for i in (0, 2)}
+    assert all(r["status"] == "completed" and r["episode"] == f"{batch_id}.{r['index']}"
+               and 0 <= r["agent_1_goal"] <= 10 and -10 <= r["agent_2_secret"] <= 0
+               for r in rows)
+    (line,) = sims.summary(batch_id)
+    assert line["model"] == "builtin" and line["episodes"] == 8
+    assert line["overall"]["n"] == 16 and line["overall"]["ci95"] > 0
+    assert list(line)[3:10] == ["believability", "relationship", "knowledge", "secret",
+                                "social_rules", "financial_and_material_benefits", "goal"]
+    # run again: nothing is run twice
+    again = sims.start(batch_id, spec, concurrency=3)
+    assert again["done"] == 8
+    assert poll(lambda: sims.progress(batch_id)["status"], lambda s: s == "finished") == \
+        "finished"
+    assert all(_started(client, r["episode"]) == 1 for r in rows)
+    types = [e.type for e in client.ref(BATCH, batch_id).events()]
+    assert types[0] == "planned" and types.count("run_started") == 2
+    assert types.count("run_finished") == 2
+    other = BatchSpec(scenarios=SCENARIOS[:1], agents=AGENTS[:2])
+    with pytest.raises(Exception, match="another plan"):
+        sims.start(batch_id, other)
+
+
+def test_a_batch_whose_hosts_are_killed_goes_on_and_runs_each_episode_once(server, sims):
+    from schemas.sotopia import BatchSpec
+
+    _, _, client = server
+    batch_id = f"killed-{uuid.uuid4().hex[:6]}"
+    spec = BatchSpec(scenarios=SCENARIOS[:3], agents=AGENTS[:2], models=["slow"], reps=2,
+                     max_turns=8)
+    sims.start(batch_id, spec, concurrency=2)
+    poll(lambda: sims.progress(batch_id)["done"], lambda n: n >= 2, 120)
+    for s in client.stats():
+        os.kill(s["pid"], signal.SIGKILL)
+    # the driver runs it again (a serving process's sweep would, too)
+    poll(lambda: _try_start(sims, batch_id), lambda ok: ok, 60)
+    final = poll(lambda: sims.progress(batch_id), lambda p: p["status"] == "finished", 180)
+    assert final["done"] == 6 and final["failed"] == 0 and final["cuts"] >= 1
+    rows = sims.results(batch_id)
+    assert all(_started(client, r["episode"]) == 1 for r in rows)  # exactly once each
+    assert any(r["resumed"] for r in rows)  # one cut mid-way went on from its last turn
+    for r in rows:
+        events = client.ref(EPISODE, r["episode"]).events()
+        steps = [e.data["step"] for e in events if e.type == "turn"]
+        assert steps == list(range(len(steps)))
+        if r["resumed"]:
+            types = [e.type for e in events]
+            assert types.index("cut") < types.index("resumed")
+
+
+def _try_start(sims, batch_id: str) -> bool:
+    try:
+        sims.start(batch_id)
+        return True
+    except Exception:  # noqa: BLE001 - hosts still coming back
+        return False
+
+
+def test_batches_over_http(server):
+    base, _, _ = server
+    u = httpx.Client(base_url=base, timeout=60)
+    r = u.post("/v1/batches", json={"spec": {"scenarios": ["tag:negotiation"],
+                                             "agents": AGENTS[:2], "reps": 2},
+                                    "concurrency": 4})
+    assert r.status_code == 202
+    batch_id = r.json()["batch_id"]
+    assert r.json()["total"] == 4  # two built-in scenarios are tagged negotiation
+    poll(lambda: u.get(f"/v1/batches/{batch_id}").json()["status"], lambda s: s != "running")
+    body = u.get(f"/v1/batches/{batch_id}/results", params={"by_scenario": True}).json()
+    assert len(body["rows"]) == 4 and {s["scenario"] for s in body["summary"]} == {
+        s["pk"] for s in builtin_data.SCENARIOS if "negotiation" in s["tag"]}
+    assert u.get("/v1/batches/nothing").status_code == 404
+    assert u.post("/v1/batches", json={"batch_id": "nothing"}).status_code == 404
+    assert u.post("/v1/batches", json={"spec": {"scenarios": ["tag:zzz"]}}).json() == {
+        "detail": "No scenarios found with tag=zzz"}
+    assert u.post("/v1/batches", json={"spec": {"reps": 0}}).status_code == 422
+    assert u.post("/v1/batches", json={"batch_id": "a/b", "spec": {}}).status_code == 422
+    # stop: the batch and its running episodes stop; running it again goes on
+    r = u.post("/v1/batches", json={"spec": {"scenarios": SCENARIOS[:1], "agents": AGENTS,
+                                             "models": ["slow"], "reps": 3},
+                                    "concurrency": 2})
+    slow = r.json()["batch_id"]
+    stopped = u.post(f"/v1/batches/{slow}/stop").json()
+    assert poll(lambda: u.get(f"/v1/batches/{slow}").json()["status"],
+                lambda s: s != "running") == "stopped", stopped
+    u.post("/v1/batches", json={"batch_id": slow, "concurrency": 9})
+    final = poll(lambda: u.get(f"/v1/batches/{slow}").json(),
+                 lambda p: p["status"] == "finished", 180)
+    assert final["done"] + final["failed"] == 9
+
+
+def test_the_actorlog_command_over_http_writes_json_csv_and_a_summary(server, tmp_path):
+    base, _, _ = server
+    out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
+    batch_id = f"cli-{uuid.uuid4().hex[:6]}"
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "cli.py"), "simulate", "--url", base,
+         "--scenarios", "tag:negotiation", "--agents", ",".join(AGENTS[:4]), "--models",
+         "builtin", "--reps", "2", "--concurrency", "8", "--batch", batch_id, "--json",
+         str(out_json), "--csv", str(out_csv), "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(out_json.read_text())
+    assert len(rows) == 2 * 2 * 2 and all(r["status"] == "completed" for r in rows)
+    with open(out_csv, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 8
+    assert "SOTOPIA-Eval" in run.stdout and "builtin" in run.stdout and "±" in run.stdout
+    assert f"batch {batch_id}: finished, 8 done, 0 failed" in run.stderr
