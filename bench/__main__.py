@@ -1,5 +1,6 @@
 """python -m bench [section ...]   (default: all)
 sections: codec store pg entities projection thread ray serve service cluster opengpts agent_chat
+          sotopia
 --quick runs smaller sizes (a smoke check of the bench itself)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import importlib
 import sys
 
 SECTIONS = ["codec", "store", "pg", "entities", "projection", "thread", "ray", "serve",
-            "service", "cluster", "opengpts", "agent_chat"]
+            "service", "cluster", "opengpts", "agent_chat", "sotopia"]
 
 
 def main(argv: list[str]) -> None:

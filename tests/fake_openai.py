@@ -32,7 +32,8 @@ from aiohttp import web
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds before each answer, as a model server's latency
         self.requests: list[dict[str, Any]] = []
         self.judged: dict[str, int] = {}  # evaluation prompt -> how often it was asked
         self.port = 0
@@ -51,6 +52,8 @@ class FakeOpenAI:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         messages = body.get("messages", [])
         last = messages[-1] if messages else {}
         text = last.get("content") or ""

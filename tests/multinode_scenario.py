@@ -39,6 +39,8 @@ from runtime.stores import open_store  # noqa: E402
 from tests.conftest import free_port, wait_http  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: a built-in model slowed down, so that a batch of Sotopia episodes spans the node's death
+MODELS = json.dumps({"providers": {"slow": {"type": "builtin", "delay": 0.02}}})
 FAST_FAILURE_DETECTION = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
                           "health_check_initial_delay_ms": 0}
 
@@ -62,7 +64,8 @@ def main(dsn: str, out: str) -> None:
     # What cluster.yaml does: the store's DSN (and our settings) in the environment of
     # `ray start` on every node, so the replicas deployed by `serve deploy` inherit them.
     os.environ.update({"ACTORLOG_STORE_URL": dsn, "ACTORLOG_NAMESPACE": namespace,
-                       "ACTORLOG_REBALANCE_SECONDS": "1"})
+                       "ACTORLOG_REBALANCE_SECONDS": "1", "ACTORLOG_MODELS": MODELS,
+                       "ACTORLOG_SOTOPIA_SWEEP_SECONDS": "2"})
     dashboard_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": True, "dashboard_port": dashboard_port,
@@ -87,7 +90,8 @@ def host_nodes(client: Any) -> dict[str, str]:
 
 def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) -> None:
     settings = settings_for(Settings(namespace=namespace, hosts=6, store_url=dsn,
-                                     data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0))
+                                     data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0,
+                                     options={"ACTORLOG_MODELS": MODELS}))
     client = connect(settings, retry_seconds=60)
     nodes = alive_nodes()
     facts["nodes"] = nodes
@@ -190,6 +194,15 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     errors: list[str] = []
     facts["thread_errors"] = errors
 
+    # A batch of Sotopia episodes through the deployed service, over the whole window.
+    with httpx.Client(timeout=60) as http:
+        r = http.post(base + "/v1/batches", json={
+            "batch_id": "mn-batch", "concurrency": 4,
+            "spec": {"models": ["slow"], "reps": 2, "max_turns": 10,
+                     "agents": [f"builtin-agent-{a}" for a in (
+                         "mara-okafor", "tomas-lind", "ines-halloran", "rui-tanaka")]}})
+        facts["batch_started"] = [r.status_code, r.json().get("total")]
+
     def guarded(fn: Any) -> Any:
         def run_guarded(*args: Any) -> None:
             try:
@@ -263,6 +276,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     facts["http_state_expected"] = client.ref("counter", on_victim[0]).state()[0]
 
     facts["fencing"] = fencing(client)
+    facts.update(batch_outcome(base, dsn))
 
     # Scaling out: a node joins; the supervisor moves hosts onto it, and entities that
     # hashed to a moved host answer from there.
@@ -286,6 +300,33 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
         client.ref("counter", n).ask({"type": "add", "amount": 1}, idempotency_key="post-join")
         .version == len(logs[n]) + 1 + (n in on_victim) for n in moved)
     facts["moved_entities"] = len(moved)
+
+
+def batch_outcome(base: str, dsn: str) -> dict[str, Any]:
+    """The batch started before the kill: finished (its host may have died: a replica's sweep
+    goes on with it), and every planned episode started exactly once."""
+    deadline = time.monotonic() + 180
+    progress: dict[str, Any] = {}
+    with httpx.Client(timeout=30) as http:
+        while time.monotonic() < deadline:
+            progress = http.get(base + "/v1/batches/mn-batch").json()
+            if progress.get("status") == "finished":
+                break
+            time.sleep(1.0)
+        rows = http.get(base + "/v1/batches/mn-batch/results").json()["rows"]
+
+    async def starts() -> list[int]:
+        store = open_store(dsn)  # a store of this loop's own
+        try:
+            return [sum(1 for e in await store.read(f"sotopia_episode/{r['episode']}")
+                        if e.type == "started") for r in rows]
+        finally:
+            await store.close()
+
+    counts = asyncio.run(starts())
+    return {"batch_final": progress, "batch_rows": len(rows),
+            "batch_started_once": sum(1 for c in counts if c == 1),
+            "batch_resumed": sum(1 for r in rows if r["resumed"])}
 
 
 def serve_deploy(dashboard: str, serve_port: int, http_port: int) -> str:

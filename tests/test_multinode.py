@@ -81,3 +81,13 @@ def test_a_joining_node_gets_hosts_and_their_entities_answer_there(facts):
     per_node = [placed.count(n) for n in set(placed)]
     assert len(set(placed)) == 3 and max(per_node) - min(per_node) <= 1  # 2 + 2 + 2
     assert facts["moved_entities"] > 0 and facts["answer_on_joined"]
+
+
+def test_a_batch_of_episodes_spanning_the_kill_completes_with_each_episode_once(facts):
+    """Issue 13: a Sotopia batch over the deployed service while a worker node dies."""
+    total = facts["batch_started"][1]
+    assert facts["batch_started"] == [202, 5 * 2 * 2] and total == facts["batch_rows"]
+    final = facts["batch_final"]
+    assert final["status"] == "finished" and final["done"] + final["failed"] == total
+    assert final["failed"] == 0
+    assert facts["batch_started_once"] == total  # no episode run twice, none left out
