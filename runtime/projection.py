@@ -25,7 +25,7 @@ from runtime.events import Event, kind_of
 from runtime.registry import get_kind
 from runtime.stores.base import EventStore
 
-__all__ = ["Projection", "ProjectionRunner"]
+__all__ = ["Projection", "ProjectionRunner", "one_per_store"]
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +142,15 @@ class ProjectionRunner:
             if self.position > self._saved_position:
                 self._start_checkpoint()
                 await self._saving
+
+
+_ONE: dict[str, Any] = {}
+
+
+def one_per_store(name: str, store: EventStore, make: Any) -> Any:
+    """This process's one ``make(store)`` called ``name`` over ``store``: a reader of a
+    projection lives as long as the process, and a new store (as in tests) starts a new one."""
+    current = _ONE.get(name)
+    if current is None or current.store is not store:
+        current = _ONE[name] = make(store)
+    return current

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.events import Event, split_stream_id
-from runtime.projection import Projection, ProjectionRunner
+from runtime.projection import Projection, ProjectionRunner, one_per_store
 from runtime.stores.base import EventStore
 
 __all__ = ["Directory", "DirectoryModel", "directory_for"]
@@ -73,12 +73,6 @@ class Directory:
         return self.model.runs.get(run_id)
 
 
-_current: Directory | None = None
-
-
 def directory_for(store: EventStore) -> Directory:
-    """This process's directory over ``store`` (a new store, as in tests, starts a new one)."""
-    global _current
-    if _current is None or _current.store is not store:
-        _current = Directory(store)
-    return _current
+    """This process's directory over ``store``."""
+    return one_per_store("opengpts-directory", store, Directory)

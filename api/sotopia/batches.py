@@ -74,8 +74,7 @@ async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
         scenarios: list[str] = []
         for item in spec.scenarios or [s["pk"] for s in d.records(SCENARIO)]:
             if item.startswith("tag:"):
-                found = [s["pk"] for s in d.records(SCENARIO)
-                         if item[4:] in s.get("tag", "").split() or s.get("tag") == item[4:]]
+                found = [s["pk"] for s in d.scenarios_tagged(item[4:])]
                 if not found:
                     raise Missing(f"No scenarios found with tag={item[4:]}")
                 scenarios += found

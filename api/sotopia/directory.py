@@ -11,9 +11,9 @@ from typing import Any, Iterable
 
 from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
-from actors.sotopia.profiles import KINDS
+from actors.sotopia.profiles import KINDS, SCENARIO
 from runtime.events import Event, split_stream_id
-from runtime.projection import Projection, ProjectionRunner
+from runtime.projection import Projection, ProjectionRunner, one_per_store
 from runtime.stores.base import EventStore
 
 __all__ = ["Directory", "DirectoryModel", "directory_for"]
@@ -67,6 +67,10 @@ class DirectoryModel(Projection):
         self.episodes, self.batches = data["episodes"], data["batches"]
 
 
+def _words(text: str) -> set[str]:
+    return set("".join(c.lower() if c.isalnum() else " " for c in text).split())
+
+
 class Directory:
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -87,6 +91,19 @@ class Directory:
         return [r for r in self.model.records[kind].values()
                 if all(r.get(k) == v for k, v in equal.items())]
 
+    def scenarios_tagged(self, keyword: str) -> list[dict[str, Any]]:
+        """Scenarios a tag search finds: the tag itself, or every word of ``keyword`` among
+        the words of a scenario's tags, codename or text (a tag is a keyword, as the seed
+        intends)."""
+        wanted = _words(keyword)
+
+        def words(s: dict[str, Any]) -> set[str]:
+            return _words(" ".join((s.get("tag", ""), s.get("codename", ""),
+                                    s.get("scenario", ""))))
+
+        return [s for s in self.model.records[SCENARIO].values()
+                if s.get("tag") == keyword or (wanted and wanted <= words(s))]
+
     def episodes(self, tag: str | None = None) -> list[str]:
         """Episode ids, newest first."""
         ids: Iterable[str] = reversed(self.model.episodes)
@@ -101,12 +118,6 @@ class Directory:
         return [i for i, e in self.model.episodes.items() if e["status"] in statuses]
 
 
-_current: Directory | None = None
-
-
 def directory_for(store: EventStore) -> Directory:
-    """This process's directory over ``store`` (a new store, as in tests, starts a new one)."""
-    global _current
-    if _current is None or _current.store is not store:
-        _current = Directory(store)
-    return _current
+    """This process's directory over ``store``."""
+    return one_per_store("sotopia-directory", store, Directory)

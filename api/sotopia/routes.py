@@ -51,10 +51,6 @@ def _split(get_by: str, allowed: tuple[str, ...]) -> tuple[str, str]:
     return key, value
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split()}
-
-
 # ------------------------------------------------------------------ scenarios
 
 
@@ -66,11 +62,8 @@ def _scenarios_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
         return [found]
     if key == "codename":
         hits = d.where(SCENARIO, codename=value)
-    else:  # a tag is a keyword: it matches a scenario's tags, codename or words
-        wanted = _words(value)
-        hits = [s for s in d.records(SCENARIO) if s.get("tag") == value or (wanted and wanted
-                <= _words(" ".join((s.get("tag", ""), s.get("codename", ""),
-                                    s.get("scenario", "")))))]
+    else:
+        hits = d.scenarios_tagged(value)
     if not hits:
         raise _not_found(f"No scenarios found with {key}={value}")
     return hits
