@@ -50,7 +50,7 @@ class ActorHost:
             self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def _reap(self) -> None:
-        period = max(0.05, min(30.0, self.settings.idle_seconds / 4))
+        period = max(0.05, min(5.0, self.settings.idle_seconds / 4))
         while True:
             await asyncio.sleep(period)
             self.table.passivate_idle()

@@ -154,6 +154,7 @@ class EntityKind:
         to_snapshot: Callable[[State], Any] | None = None,
         from_snapshot: Callable[[Any], State] | None = None,
         snapshot_version: int = 1,
+        idle_seconds: float | None = None,
     ) -> None:
         if not name or "/" in name:
             raise ValueError("a kind's name is non-empty and has no '/'")
@@ -163,6 +164,10 @@ class EntityKind:
         #: seconds a command may run before it is stopped as "deadline" (None: no limit); an
         #: ask's own deadline overrides it, and settings (ACTORLOG_DEADLINES) may set it.
         self.deadline = deadline
+        #: seconds an entity of this kind may sit idle before it is passivated (None: the
+        #: host's ACTORLOG_IDLE_SECONDS); short for kinds whose entities are done once their
+        #: work ends (an episode), so thousands of finished ones do not stay in memory.
+        self.idle_seconds = idle_seconds
         self.keep_snapshots = keep_snapshots
         self.to_snapshot = to_snapshot or (lambda s: s)
         self.from_snapshot = from_snapshot or (lambda d: d)

@@ -231,11 +231,14 @@ class EntityTable:
             del self._cells[cell.stream]
 
     def passivate_idle(self, now: float | None = None) -> int:
-        """Drop cells idle for longer than idle_seconds (never one that is busy or tailed)."""
-        cutoff = (now if now is not None else time.monotonic()) - self.idle_seconds
+        """Drop cells idle for longer than idle_seconds, or their kind's own (never one that
+        is busy or tailed)."""
+        now = now if now is not None else time.monotonic()
         dropped = 0
         for stream in list(self._cells):
             cell = self._cells[stream]
+            idle = cell.kind.idle_seconds
+            cutoff = now - (self.idle_seconds if idle is None else idle)
             if cell.last_used <= cutoff and not cell.busy and not cell.subscribers:
                 self._drop(cell)
                 dropped += 1

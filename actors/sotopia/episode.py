@@ -42,7 +42,8 @@ def initial() -> dict[str, Any]:
             "history": []}
 
 
-episode = register(EntityKind(EPISODE, initial, snapshot_every=25))
+#: a finished episode is read from the store, not from memory: passivated after 10 s idle
+episode = register(EntityKind(EPISODE, initial, snapshot_every=25, idle_seconds=10.0))
 
 
 # ------------------------------------------------------------------ reading
