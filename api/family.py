@@ -22,7 +22,7 @@ class Family:
     kind_modules: tuple[str, ...] = ()
     #: "module:function" factories of services its kinds use (see runtime/services.py)
     services: tuple[str, ...] = ()
-    #: called once the serving process's event loop runs (the app's lifespan): work the family
-    #: starts in the background without waiting for a first request; it must be idempotent
-    #: (a replica that serves two paths runs it twice)
+    #: called in the serving event loop once the in-process HTTP server starts
+    #: (api/http_server.py): work the family starts in the background without waiting for a
+    #: first request; idempotent
     startup: Callable[[], None] | None = None

@@ -36,6 +36,14 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def _serve(server: uvicorn.Server, sock: socket.socket, app: FastAPI) -> None:
+    """The families' startup work (api/family.py) begins in this loop, the one that serves
+    and uses the store, then the server runs."""
+    for start in getattr(app.state, "on_serve", ()):
+        start()
+    await server.serve(sockets=[sock])
+
+
 def _loop_factory():
     try:
         import uvloop
@@ -49,9 +57,8 @@ def _config(app: FastAPI) -> uvicorn.Config:
     """ws="websockets" (the legacy protocol) on purpose: its send waits while the socket's
     buffer is full, which is how a tail notices a client that stopped reading (api/log_api.py).
     uvicorn's "websockets-sansio" buffers without bound instead (tried: a tail that never read
-    was never released). lifespan="on": the families' startup work (api/family.py) begins when
-    the server does, not at a first request."""
-    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    was never released)."""
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                           http="httptools", ws="websockets", ws_ping_interval=20,
                           ws_ping_timeout=20, ws_max_size=limits.ws_hard_cap_bytes,
                           timeout_graceful_shutdown=2)
@@ -77,7 +84,7 @@ def serve_until_signalled(app: FastAPI, host: str, port: int,
     announce()
     server = _MainServer(_config(app))
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(server.serve(sockets=[sock]))
+        runner.run(_serve(server, sock, app))
 
 
 def start_in_thread(app: FastAPI, host: str, port: int) -> threading.Thread:
@@ -90,7 +97,7 @@ def start_in_thread(app: FastAPI, host: str, port: int) -> threading.Thread:
     def run() -> None:
         # uvloop when installed (it comes with ray[serve]'s uvicorn), as uvicorn.run would pick
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(server.serve(sockets=[sock]))
+            runner.run(_serve(server, sock, app))
 
     thread = threading.Thread(target=run, name="actorlog-http", daemon=True)
     thread.start()

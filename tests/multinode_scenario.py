@@ -269,10 +269,21 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     facts["tail_len"], facts["tail_final"] = len(tail), target["seq"]
 
     # Serve after the kill: the surviving replica (and Serve's replacement) still answer.
-    with httpx.Client(timeout=10) as http:
-        wait_http(base + "/health", tries=300)
-        r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state")
-        facts["http_state_after"] = [r.status_code, r.json().get("version")]
+    # (Serve replaces the dead replica meanwhile: a connection may land on one that is going
+    # away, so each try is a fresh connection, for a bounded while.)
+    wait_http(base + "/health", tries=300)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with httpx.Client(timeout=10) as http:
+                r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state")
+            facts["http_state_after"] = [r.status_code, r.json().get("version")]
+            break
+        except httpx.TransportError as exc:
+            facts.setdefault("http_retries_after", []).append(type(exc).__name__)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
     facts["http_state_expected"] = client.ref("counter", on_victim[0]).state()[0]
 
     facts["fencing"] = fencing(client)
@@ -307,13 +318,17 @@ def batch_outcome(base: str, dsn: str) -> dict[str, Any]:
     goes on with it), and every planned episode started exactly once."""
     deadline = time.monotonic() + 180
     progress: dict[str, Any] = {}
-    with httpx.Client(timeout=30) as http:
-        while time.monotonic() < deadline:
-            progress = http.get(base + "/v1/batches/mn-batch").json()
-            if progress.get("status") == "finished":
-                break
-            time.sleep(1.0)
-        rows = http.get(base + "/v1/batches/mn-batch/results").json()["rows"]
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:  # a fresh connection each time: a replica may be going or coming after the kill
+            with httpx.Client(timeout=30) as http:
+                progress = http.get(base + "/v1/batches/mn-batch").json()
+                if progress.get("status") == "finished":
+                    rows = http.get(base + "/v1/batches/mn-batch/results").json()["rows"]
+                    break
+        except httpx.TransportError:
+            pass
+        time.sleep(1.0)
 
     async def starts() -> list[int]:
         store = open_store(dsn)  # a store of this loop's own
