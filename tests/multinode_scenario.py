@@ -316,7 +316,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
 def batch_outcome(base: str, dsn: str) -> dict[str, Any]:
     """The batch started before the kill: finished (its host may have died: a replica's sweep
     goes on with it), and every planned episode started exactly once."""
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 240  # a stalled call is sent again after 60 s
     progress: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -329,6 +329,18 @@ def batch_outcome(base: str, dsn: str) -> dict[str, Any]:
         except httpx.TransportError:
             pass
         time.sleep(1.0)
+    if not rows:  # what did not finish, for the report
+        with httpx.Client(timeout=30) as http:
+            rows = http.get(base + "/v1/batches/mn-batch/results").json()["rows"]
+
+    async def stuck() -> dict[str, list[str]]:
+        store = open_store(dsn)
+        try:
+            return {r["episode"]: [e.type for e in await store.read(
+                f"sotopia_episode/{r['episode']}")][-6:] for r in rows
+                if r["status"] == "pending"}
+        finally:
+            await store.close()
 
     async def starts() -> list[int]:
         store = open_store(dsn)  # a store of this loop's own
@@ -339,7 +351,7 @@ def batch_outcome(base: str, dsn: str) -> dict[str, Any]:
             await store.close()
 
     counts = asyncio.run(starts())
-    return {"batch_final": progress, "batch_rows": len(rows),
+    return {"batch_final": progress, "batch_rows": len(rows), "batch_stuck": asyncio.run(stuck()),
             "batch_started_once": sum(1 for c in counts if c == 1),
             "batch_resumed": sum(1 for r in rows if r["resumed"])}
 

@@ -35,6 +35,8 @@ BATCH = "sotopia_batch"
 MAX_CONCURRENCY = 5_000
 _FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
 _GROUP = 200  # results per episode_done event at most
+#: seconds a command may go without anything new in its episode's log before it is sent again
+STALL = 60.0
 
 
 def initial() -> dict[str, Any]:
@@ -171,24 +173,44 @@ class _Run:
         return result
 
     async def _drive(self, entry: dict[str, Any], episode_id: str) -> dict[str, Any]:
+        """The episode to its end, judged by its log, not by a call's answer: the command is
+        sent, and the log is read until it ends. A call that is gone (its host died) or
+        stalls (nothing new in the log for STALL seconds) is sent again: start on a started
+        episode is refused, resume on a finished one does nothing, so sending twice is safe."""
         services, ref = self.ctx.services, self._episode(episode_id)
-        state = await services.read_state(EPISODE, episode_id)
-        resumed = False
-        if state["setup"] is None:
-            setup = await self._setup(entry)
-            await _ask(ref, {"type": "start", "setup": setup})
-        while True:
-            state = await services.read_state(EPISODE, episode_id)
-            status = outcome_of(state)
-            if status in _FINISHED:
-                break
-            if status == "awaiting_human":  # no human plays in a batch
-                return {"status": "failed", "error": "the episode waits for a human"}
-            if status == "cut" or await ref.arunning() is None:
-                resumed = True  # cut by a crash (or its host died): on from its last turn
-                await _ask(ref, {"type": "resume"})
-            else:  # another run of this batch still drives it
-                await asyncio.sleep(1.0)
+        resumed, call = False, None
+        seen, quiet_since = None, time.monotonic()
+        try:
+            while True:
+                state = await services.read_state(EPISODE, episode_id)
+                status = outcome_of(state)
+                if status in _FINISHED:
+                    break
+                if status == "awaiting_human":  # no human plays in a batch
+                    return {"status": "failed", "error": "the episode waits for a human"}
+                mark = (status, len(state["steps"]))
+                if mark != seen:
+                    seen, quiet_since = mark, time.monotonic()
+                if call is not None and call.done():
+                    call.result()  # a refusal other than a conflict is this episode's failure
+                    call = None
+                if call is not None and time.monotonic() - quiet_since < STALL:
+                    await asyncio.sleep(0.5)  # under way: its log moves on
+                    continue
+                if call is not None:  # stalled: stop waiting on it, look again
+                    call.cancel()
+                    call, quiet_since = None, time.monotonic()
+                if state["setup"] is None:  # the start never landed
+                    call = asyncio.ensure_future(_ask(ref, {
+                        "type": "start", "setup": await self._setup(entry)}))
+                elif status == "cut" or await _running(ref) is None:
+                    resumed = True  # cut by a crash (or its host died): on from its last turn
+                    call = asyncio.ensure_future(_ask(ref, {"type": "resume"}))
+                else:  # another run of this batch still drives it
+                    await asyncio.sleep(1.0)
+        finally:
+            if call is not None and not call.done():
+                call.cancel()  # our wait only: the command runs on in its host
         return {"status": status, "resumed": resumed, "rewards": state["rewards"],
                 "turns": len(state["steps"]), "model_errors": state["model_errors"],
                 **({"error": state["error"]} if state["error"] else {})}
@@ -235,6 +257,14 @@ class _Run:
             self.results.task_done()
         if group:
             await self._commit(group)
+
+
+async def _running(ref: Any) -> str | None:
+    """What runs on the episode now; None when nothing does, or its host does not say."""
+    try:
+        return await asyncio.wait_for(ref.arunning(), 30)
+    except Exception:  # noqa: BLE001 - a host gone or slow: the next look sends the command
+        return None
 
 
 async def _ask(ref: Any, command: dict[str, Any]) -> None:
