@@ -185,11 +185,13 @@ def wait_http(url: str, tries: int = 150) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(ray_session, tmp_path_factory):
     """The Serve application over its own namespace and SQLite file, reachable both ways it
     serves HTTP: uvicorn inside the replica (how deployments serve) and Serve's own path.
-    Yields ({"replica": url, "serve": url}, settings, client)."""
+    Yields ({"replica": url, "serve": url}, settings, client). One deployment for the session:
+    Serve's shutdown alone takes ~30 s here, and the modules that use it keep to their own
+    entities."""
     from ray import serve
 
     import serve_app
