@@ -37,6 +37,8 @@ _FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
 _GROUP = 200  # results per episode_done event at most
 #: seconds a command may go without anything new in its episode's log before it is sent again
 STALL = 60.0
+#: seconds between looks at the log of an episode whose command is under way
+LOOK = 10.0
 
 
 def initial() -> dict[str, Any]:
@@ -195,7 +197,8 @@ class _Run:
                     call.result()  # a refusal other than a conflict is this episode's failure
                     call = None
                 if call is not None and time.monotonic() - quiet_since < STALL:
-                    await asyncio.sleep(0.5)  # under way: its log moves on
+                    # under way: wake when it answers, or now and then to see the log move
+                    await asyncio.wait({call}, timeout=LOOK)
                     continue
                 if call is not None:  # stalled: stop waiting on it, look again
                     call.cancel()
@@ -207,7 +210,7 @@ class _Run:
                     resumed = True  # cut by a crash (or its host died): on from its last turn
                     call = asyncio.ensure_future(_ask(ref, {"type": "resume"}))
                 else:  # another run of this batch still drives it
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(LOOK)
         finally:
             if call is not None and not call.done():
                 call.cancel()  # our wait only: the command runs on in its host
