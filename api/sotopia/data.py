@@ -71,34 +71,26 @@ async def resume_stalled(rt: Runtime) -> int:
     d = await directory_for(rt.store).catch_up()
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
-    async def one(episode_id: str, status: str) -> bool:
+    async def one(kind: str, entity_id: str, status: str, command: dict[str, Any]) -> bool:
         async with gate:
-            ref = rt.client.ref(EPISODE, episode_id)
+            ref = rt.client.ref(kind, entity_id)
             try:
                 if status != "cut" and await ref.arunning() is not None:
                     return False  # going on in its host
                 # activation closes it (cut), then it goes on in its host
-                return await launch(ref, {"type": "resume"}) == "progress"
-            except Exception:  # noqa: BLE001 - one episode's trouble must not stop the rest
-                log.exception("could not resume episode %s", episode_id)
+                return await launch(ref, command) == "progress"
+            except Exception:  # noqa: BLE001 - one entity's trouble must not stop the rest
+                log.exception("could not resume %s %s", kind, entity_id)
                 return False
-
-    async def one_batch(batch_id: str, status: str) -> bool:
-        ref = rt.client.ref(BATCH, batch_id)
-        try:
-            if status != "cut" and await ref.arunning() is not None:
-                return False
-            return await launch(ref, {"type": "run"}) == "progress"
-        except Exception:  # noqa: BLE001 - as above
-            log.exception("could not resume batch %s", batch_id)
-            return False
 
     # Batches first: a resumed batch drives its own episodes on.
     batches = [(i, d.model.batches[i]) for i in d.batches_in("running", "cut")]
-    resumed = sum(await asyncio.gather(*(one_batch(i, s) for i, s in batches)))
+    resumed = sum(await asyncio.gather(*(one(BATCH, i, s, {"type": "run"})
+                                         for i, s in batches)))
     under_way = [(i, d.model.episodes[i]["status"])
                  for i in d.episodes_in("running", "evaluating", "cut")]
-    resumed += sum(await asyncio.gather(*(one(i, s) for i, s in under_way)))
+    resumed += sum(await asyncio.gather(*(one(EPISODE, i, s, {"type": "resume"})
+                                          for i, s in under_way)))
     if resumed:
         log.info("sotopia: %d stalled episodes or batches resumed", resumed)
     return resumed
