@@ -320,6 +320,9 @@ class EntityTable:
                 fut.set_result(None)  # ownership passes straight on: busy stays True
                 return
         cell.busy = False
+        if len(self._cells) > self.max_resident:
+            # cells busy when the cap was crossed were skipped then: catch up as they free
+            self._evict_lru(spare=cell)
 
     # ------------------------------------------------------------------ commands
 
