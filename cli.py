@@ -3,6 +3,8 @@
     actorlog serve                      the embedded service (as `bash scripts/dev serve`)
     actorlog simulate [options]         a batch of Sotopia episodes, with a live progress bar
                                         and a summary table at the end
+    actorlog avatar [--wav FILE]        an avatar session: the two-step flow, the socket,
+                                        heartbeats, WAV audio, interrupt (avatar_client.py)
 
 ``simulate`` runs the batch in this program's own embedded runtime (a local Ray, the store
 under ACTORLOG_DATA_DIR; do not point it at the data directory of a service that is running)
@@ -21,6 +23,8 @@ import os
 import sys
 import time
 from typing import Any, Callable, Iterator
+
+import avatar_client
 
 __all__ = ["main"]
 
@@ -192,6 +196,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actorlog", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the embedded service (ACTORLOG_* configure it)")
+    avatar = sub.add_parser("avatar", help="an interactive avatar session (the avatar "
+                                           "document's client)")
+    avatar_client.add_arguments(avatar)
     sim = sub.add_parser("simulate", help="run a batch of Sotopia episodes")
     sim.add_argument("--scenarios", action="append", metavar="ID|tag:WORD,...",
                      help="scenario ids or tag:<keyword> (default: every scenario)")
@@ -231,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         import embedded
 
         return embedded.main() or 0
+    if args.command == "avatar":
+        return avatar_client.main(args)
     return simulate(args)
 
 

@@ -65,6 +65,16 @@ class _Import(threading.Thread):
         return self.module
 
 
+def _avatar_key(families: list[Any], data_dir: str) -> str | None:
+    """The avatar family's API key when none is configured: made before any replica reads
+    it, so the scripts of its document work after one copy and paste."""
+    if not any(f.name == "avatar" for f in families):
+        return None
+    from api.avatar.keys import ensure_embedded_key
+
+    return ensure_embedded_key(data_dir)
+
+
 def main() -> None:
     import ray
 
@@ -76,10 +86,15 @@ def main() -> None:
     if mode not in ("driver", "replica", "serve"):
         raise SystemExit("ACTORLOG_HTTP_MODE must be 'driver', 'replica' or 'serve'")
     address = os.environ.get("ACTORLOG_RAY_ADDRESS") or "local"
+    avatar: dict[str, str | None] = {}  # its key, made once the families are imported
 
     def announce() -> None:
         print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
               flush=True)
+        if avatar.get("key"):
+            print(f"avatar sessions: API key {avatar['key']}  (made at the first start, kept in "
+                  f"{os.path.join(settings.data_dir, 'avatar_api_key')}; set AVATAR_API_KEYS "
+                  "to use your own)", flush=True)
         if not os.environ.get(ADMIN_TOKEN_ENV):
             print(f"operator APIs (/v1/actors, /v1/runtime, /metrics) answer loopback clients "
                   f"only; set {ADMIN_TOKEN_ENV} to require a token instead", flush=True)
@@ -90,6 +105,7 @@ def main() -> None:
         ray.init(address=address, namespace=settings.namespace, include_dashboard=False,
                  log_to_driver=False)
         serve_app = loading.result()
+        avatar["key"] = _avatar_key(serve_app.FAMILIES, settings.data_dir)
         from api import http_server
         from api.runtime import Runtime, install
 
@@ -97,16 +113,18 @@ def main() -> None:
         http_server.serve_until_signalled(serve_app.api, host, port, announce)
         _stop_within(5.0) if address == "local" else ray.shutdown()
         return
-    _serve(settings, mode, address, host, port, announce)
+    _serve(settings, mode, address, host, port, announce, avatar)
 
 
 def _serve(settings: Settings, mode: str, address: str, host: str, port: int,
-           announce: Any) -> None:
+           announce: Any, avatar: dict[str, str | None]) -> None:
     """The Serve-deployed modes. serve_app is imported before Ray starts: it sets the Serve
     variables that Ray's processes must inherit."""
     import ray
     import serve_app
     from ray import serve
+
+    avatar["key"] = _avatar_key(serve_app.FAMILIES, settings.data_dir)
 
     if mode == "replica":
         # HTTP served by uvicorn inside the ingress replica (api/http_server.py); Serve's own

@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DetailError", "EdgeMiddleware", "EdgeRoute", "Limits", "StrictJSONError", "REGISTRY",
+__all__ = ["DetailError", "EdgeMiddleware", "EdgeRoute", "ErrorBody", "default_error", "Limits",
+           "StrictJSONError", "REGISTRY",
            "current_request_id", "detail_responses", "limits", "strict_json"]
 
 #: Serve's replica logger: what it logs lands in the replica's log file (logs/serve/).
@@ -226,7 +227,7 @@ ErrorBody = Callable[[int, str, str], dict[str, Any]]
 _BODY_LIMIT_SIGNALS = frozenset({"_RequestBodyTooLarge", "_RequestBodyLimitResponseSent"})
 
 
-def _default_error(status: int, message: str, request_id: str) -> dict[str, Any]:
+def default_error(status: int, message: str, request_id: str) -> dict[str, Any]:
     return {"detail": message, "request_id": request_id}
 
 
@@ -243,7 +244,7 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp,
                  error_body: Callable[[str], ErrorBody] | None = None) -> None:
         self.app = app
-        self.error_body = error_body or (lambda path: _default_error)
+        self.error_body = error_body or (lambda path: default_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

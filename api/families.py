@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Callable
 
 from fastapi import FastAPI
 
 from api import log_api, metrics
-from api.edge import EdgeMiddleware, detail_responses
+from api.edge import EdgeMiddleware, ErrorBody, default_error, detail_responses
 from api.family import Family
 from runtime.config import Settings
 from schemas.log_api import Health
@@ -27,6 +28,7 @@ KNOWN: dict[str, str] = {
     "opengpts": "api.opengpts:FAMILY",
     "agent_chat": "api.agent_chat:FAMILY",
     "sotopia": "api.sotopia:FAMILY",
+    "avatar": "api.avatar:FAMILY",
 }
 
 #: the platform's own kinds, served with any families
@@ -63,6 +65,19 @@ def app_settings(**overrides: object) -> Settings:
     return settings_for(Settings.from_env(**overrides))
 
 
+def _error_bodies(families: list[Family]) -> Callable[[str], ErrorBody]:
+    """The edge's error shape for a path: the family's that claims it, else FastAPI's."""
+    claims = [(prefix, f.error_body) for f in families if f.error_body is not None
+              for prefix in f.error_paths]
+
+    def pick(path: str) -> ErrorBody:
+        for prefix, body in claims:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return body
+        return default_error
+    return pick
+
+
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
     app = FastAPI(title="actorlog", version="0.1.0")
@@ -70,7 +85,7 @@ def build_app(families: list[Family]) -> FastAPI:
     # under Serve that would run in Serve's loop too, and a PostgreSQL store's connections
     # belong to the one loop that serves).
     app.state.on_serve = [f.startup for f in families if f.startup is not None]
-    app.add_middleware(EdgeMiddleware)
+    app.add_middleware(EdgeMiddleware, error_body=_error_bodies(families))
     for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
                    *(r for family in families for r in family.routers)):
         app.include_router(router)

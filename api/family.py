@@ -7,7 +7,7 @@ factories) for every host and replica, and their routers into one FastAPI app.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from fastapi import APIRouter
 
@@ -26,3 +26,7 @@ class Family:
     #: (api/http_server.py): work the family starts in the background without waiting for a
     #: first request; idempotent
     startup: Callable[[], None] | None = None
+    #: paths (prefixes) whose errors the edge writes in the family's own shape, and that
+    #: shape: ``error_body(status, message, request_id)``; FastAPI's {"detail"} otherwise
+    error_paths: tuple[str, ...] = ()
+    error_body: Callable[[int, str, str], dict[str, Any]] | None = None

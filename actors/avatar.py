@@ -1,0 +1,284 @@
+"""An avatar session (seed 003): one entity whose log is the session's life. Audio never passes
+through it: the socket's replica holds a segment's audio in a blob file and reports segments
+here as they start and end (api/avatar/socket.py), so a session writes a handful of events per
+utterance, none per heartbeat or audio chunk.
+
+Times are the edge's clock, passed in each command as ``at`` (seconds since the epoch), so the
+fold stays a pure function of the log.
+
+Commands
+  issue       {owner, avatar_id, config, idle_timeout, fps, sample_rate, jti, expires_at, at}
+              -> token_issued (step 1); "exists" if the id is taken
+  start       {jti, at} -> started (step 2); "token_used" when the session has started (the
+              token is single-use) or the jti is not this session's, "token_expired"
+  open        {...issue's fields} -> token_issued + started (the one-step generic contract)
+  connect     {connection, at} -> connected, or timed_out when it sat idle past its timeout
+              while no socket was open; "ended" once stopped
+  disconnect  {connection, at} -> disconnected
+  init        {config, at} -> initialized
+  segment_start {segment, sample_rate, encoding, at} -> segment_started
+  segment_end   {segment, samples, frames, played, blob, sha256, interrupted, at}
+              -> segment_ended | segment_interrupted
+  special     {content, event_id, at} -> special
+  time_out    {at, idle} -> timed_out
+  stop        {by, at} -> stopped; "ended" once stopped or timed out
+Refusals: not_found (no token was issued under this id), ended, token_used, token_expired,
+exists, invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.entity import Context, EntityKind, Rejected
+from runtime.events import NewEvent
+from runtime.registry import register
+
+__all__ = ["AVATAR_SESSION", "KIND", "LIVE", "SEGMENTS_KEPT", "summary"]
+
+AVATAR_SESSION = "avatar_session"
+#: statuses in which a session takes sockets and commands
+LIVE = ("issued", "started")
+#: the state keeps the latest segments; the log keeps them all
+SEGMENTS_KEPT = 200
+
+
+def _initial() -> dict[str, Any]:
+    return {"status": "new", "owner": None, "avatar_id": None, "config": {}, "jti": None,
+            "flow": None, "idle_timeout": 0.0, "fps": 25, "sample_rate": None,
+            "issued_at": None, "expires_at": None, "started_at": None, "ended_at": None,
+            "end_reason": None, "last_activity": None, "connections": [], "initialized": False,
+            "init": None, "segments": [], "segment_count": 0, "specials": 0}
+
+
+kind = register(EntityKind(AVATAR_SESSION, _initial, snapshot_every=100))
+KIND = kind
+
+
+def _at(cmd: dict) -> float:
+    at = cmd.get("at")
+    if not isinstance(at, (int, float)) or isinstance(at, bool):
+        raise Rejected("at (seconds since the epoch) is required", code="invalid")
+    return float(at)
+
+
+def _live(state: dict, ctx: Context) -> None:
+    if state["status"] == "new":
+        raise Rejected(f"session {ctx.entity_id} not found", code="not_found")
+    if state["status"] not in LIVE:
+        raise Rejected(f"session {ctx.entity_id} has ended ({state['end_reason']})",
+                       code="ended")
+
+
+_ISSUE_FIELDS = ("owner", "avatar_id", "config", "idle_timeout", "fps", "sample_rate", "jti",
+                 "expires_at", "flow")
+
+
+def _issued(cmd: dict, at: float) -> NewEvent:
+    missing = [f for f in ("owner", "avatar_id", "jti") if not cmd.get(f)]
+    if missing:
+        raise Rejected(f"missing {', '.join(missing)}", code="invalid")
+    return NewEvent("token_issued", {**{f: cmd.get(f) for f in _ISSUE_FIELDS}, "at": at})
+
+
+@kind.command("issue")
+def _issue(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    if state["status"] != "new":
+        raise Rejected(f"session {ctx.entity_id} exists", code="exists")
+    return _issued(cmd, _at(cmd))
+
+
+@kind.command("open")
+def _open(state: dict, cmd: dict, ctx: Context) -> list[NewEvent]:
+    if state["status"] != "new":
+        raise Rejected(f"session {ctx.entity_id} exists", code="exists")
+    at = _at(cmd)
+    return [_issued(cmd, at), NewEvent("started", {"jti": cmd.get("jti"), "at": at})]
+
+
+@kind.command("start")
+def _start(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    at = _at(cmd)
+    if state["status"] == "new":
+        raise Rejected(f"session {ctx.entity_id} not found", code="not_found")
+    if state["status"] != "issued" or cmd.get("jti") != state["jti"]:
+        raise Rejected("the session token was used already", code="token_used")
+    if state["expires_at"] is not None and at > state["expires_at"]:
+        raise Rejected("the session token has expired", code="token_expired")
+    return NewEvent("started", {"jti": state["jti"], "at": at})
+
+
+def _idle_past(state: dict, at: float) -> bool:
+    """Idle past its timeout while no socket was open (an open socket's replica watches)."""
+    timeout = state["idle_timeout"]
+    return (bool(timeout) and not state["connections"] and state["last_activity"] is not None
+            and at - state["last_activity"] > timeout)
+
+
+@kind.command("connect")
+def _connect(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _live(state, ctx)
+    at = _at(cmd)
+    if state["status"] != "started":
+        raise Rejected("the session has not started: POST /session first", code="not_started")
+    if _idle_past(state, at):
+        return NewEvent("timed_out", {"at": at, "idle": at - state["last_activity"]})
+    return NewEvent("connected", {"connection": str(cmd.get("connection")), "at": at})
+
+
+@kind.command("disconnect")
+def _disconnect(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if str(cmd.get("connection")) not in state["connections"]:
+        return None  # closed already (the session ended meanwhile): nothing to log
+    return NewEvent("disconnected", {"connection": str(cmd.get("connection")), "at": _at(cmd)})
+
+
+@kind.command("init")
+def _init(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _live(state, ctx)
+    config = cmd.get("config")
+    if not isinstance(config, dict):
+        raise Rejected("config must be an object", code="invalid")
+    return NewEvent("initialized", {"config": config, "sample_rate": cmd.get("sample_rate"),
+                                    "at": _at(cmd)})
+
+
+@kind.command("segment_start")
+def _segment_start(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _live(state, ctx)
+    return NewEvent("segment_started", {"segment": int(cmd["segment"]),
+                                        "sample_rate": int(cmd["sample_rate"]),
+                                        "encoding": str(cmd.get("encoding", "PCM16")),
+                                        "at": _at(cmd)})
+
+
+@kind.command("segment_end")
+def _segment_end(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    # Written even after a stop: the audio received before it is the session's record.
+    if state["status"] == "new":
+        raise Rejected(f"session {ctx.entity_id} not found", code="not_found")
+    data = {f: cmd.get(f) for f in ("segment", "samples", "seconds", "frames", "played",
+                                    "blob", "sha256")}
+    data["at"] = _at(cmd)
+    return NewEvent("segment_interrupted" if cmd.get("interrupted") else "segment_ended", data)
+
+
+@kind.command("special")
+def _special(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _live(state, ctx)
+    return NewEvent("special", {"content": cmd.get("content"), "event_id": cmd.get("event_id"),
+                                "at": _at(cmd)})
+
+
+@kind.command("time_out")
+def _time_out(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
+    if state["status"] not in LIVE:
+        return None
+    return NewEvent("timed_out", {"at": _at(cmd), "idle": cmd.get("idle")})
+
+
+@kind.command("stop")
+def _stop(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    _live(state, ctx)
+    return NewEvent("stopped", {"by": str(cmd.get("by", "api")), "at": _at(cmd)})
+
+
+# ---------------------------------------------------------------------- the fold
+
+
+@kind.event("token_issued")
+def _on_issued(state: dict, data: dict) -> dict:
+    return {**state, "status": "issued", **{f: data.get(f) for f in _ISSUE_FIELDS},
+            "config": data.get("config") or {}, "issued_at": data["at"],
+            "last_activity": data["at"]}
+
+
+@kind.event("started")
+def _on_started(state: dict, data: dict) -> dict:
+    return {**state, "status": "started", "started_at": data["at"],
+            "last_activity": data["at"]}
+
+
+@kind.event("connected")
+def _on_connected(state: dict, data: dict) -> dict:
+    return {**state, "connections": [*state["connections"], data["connection"]],
+            "last_activity": data["at"]}
+
+
+@kind.event("disconnected")
+def _on_disconnected(state: dict, data: dict) -> dict:
+    return {**state, "connections": [c for c in state["connections"]
+                                     if c != data["connection"]],
+            "last_activity": data["at"]}
+
+
+@kind.event("initialized")
+def _on_initialized(state: dict, data: dict) -> dict:
+    rate = data.get("sample_rate") or state["sample_rate"]
+    return {**state, "initialized": True, "init": data["config"], "sample_rate": rate,
+            "last_activity": data["at"]}
+
+
+def _segments(state: dict, segment: dict) -> list[dict]:
+    kept = [s for s in state["segments"] if s["segment"] != segment["segment"]]
+    return [*kept, segment][-SEGMENTS_KEPT:]
+
+
+@kind.event("segment_started")
+def _on_segment_started(state: dict, data: dict) -> dict:
+    segment = {"segment": data["segment"], "status": "open", "sample_rate": data["sample_rate"],
+               "encoding": data["encoding"], "started_at": data["at"]}
+    return {**state, "segments": _segments(state, segment),
+            "segment_count": max(state["segment_count"], data["segment"]),
+            "sample_rate": state["sample_rate"] or data["sample_rate"],
+            "last_activity": data["at"]}
+
+
+def _on_segment_closed(status: str):
+    def fold(state: dict, data: dict) -> dict:
+        prior = next((s for s in state["segments"] if s["segment"] == data["segment"]), {})
+        segment = {**prior, "segment": data["segment"], "status": status,
+                   **{f: data.get(f) for f in ("samples", "seconds", "frames", "played",
+                                               "blob", "sha256")},
+                   "ended_at": data["at"]}
+        return {**state, "segments": _segments(state, segment),
+                "last_activity": max(state["last_activity"] or 0, data["at"])}
+    return fold
+
+
+kind.event("segment_ended")(_on_segment_closed("ended"))
+kind.event("segment_interrupted")(_on_segment_closed("interrupted"))
+
+
+@kind.event("special")
+def _on_special(state: dict, data: dict) -> dict:
+    return {**state, "specials": state["specials"] + 1, "last_activity": data["at"]}
+
+
+def _ended(reason: str):
+    def fold(state: dict, data: dict) -> dict:
+        why = data.get("by", "api") if reason == "stopped" else "idle_timeout"
+        return {**state, "status": reason, "end_reason": why, "ended_at": data["at"],
+                "connections": []}
+    return fold
+
+
+kind.event("timed_out")(_ended("timed_out"))
+kind.event("stopped")(_ended("stopped"))
+
+
+def summary(session_id: str, state: dict) -> dict[str, Any]:
+    """The session as GET /session/{id} shows it (camelCase, no owner, no Agora token)."""
+    config = {k: v for k, v in (state["config"] or {}).items() if k != "token"}
+    return {"sessionId": session_id, "status": state["status"], "avatarId": state["avatar_id"],
+            "flow": state["flow"], "config": config, "idleTimeout": state["idle_timeout"],
+            "fps": state["fps"], "sampleRate": state["sample_rate"],
+            "issuedAt": state["issued_at"], "startedAt": state["started_at"],
+            "endedAt": state["ended_at"], "endReason": state["end_reason"],
+            "connections": len(state["connections"]), "initialized": state["initialized"],
+            "segmentCount": state["segment_count"], "specials": state["specials"],
+            "segments": [{"segment": s["segment"], "status": s["status"],
+                          "sampleRate": s.get("sample_rate"), "seconds": s.get("seconds"),
+                          "frames": s.get("frames"), "playedFrames": s.get("played"),
+                          "audio": s.get("blob"), "sha256": s.get("sha256")}
+                         for s in state["segments"]]}
