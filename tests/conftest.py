@@ -185,6 +185,10 @@ def wait_http(url: str, tries: int = 150) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
+#: the avatar family's API key in the ``service`` deployment
+SERVICE_AVATAR_KEY = "service-avatar-key"
+
+
 @pytest.fixture(scope="session")
 def service(ray_session, tmp_path_factory):
     """The Serve application over its own namespace and SQLite file, reachable both ways it
@@ -198,7 +202,8 @@ def service(ray_session, tmp_path_factory):
     from runtime.client import connect
 
     settings = app_settings(data_dir=str(tmp_path_factory.mktemp("svc")),
-                            namespace=f"svc-{uuid.uuid4().hex[:10]}")
+                            namespace=f"svc-{uuid.uuid4().hex[:10]}",
+                            options={"AVATAR_API_KEYS": SERVICE_AVATAR_KEY})
     serve_port, replica_port = free_port(), free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
     # A short graceful shutdown: the module's teardown need not wait Serve's 20 s default for

@@ -135,6 +135,7 @@ class _Connection:
         self.ended: str | None = None
         self.tasks: list[asyncio.Task] = []
         self.player: asyncio.Task | None = None
+        self.now_playing: tuple[_Segment, float, int] | None = None
 
     # ------------------------------------------------------------------ frames
 
@@ -177,6 +178,9 @@ class _Connection:
                 if self.ended is None:
                     self.handle(frame)
         finally:
+            if self.player is not None:
+                self.player.cancel()
+            self.played_now()
             self._close_segments(interrupted=True)
             conns = _OPEN.get(self.session_id)
             if conns is not None:
@@ -200,6 +204,7 @@ class _Connection:
         self.ended = reason
         if self.player is not None:
             self.player.cancel()
+        self.played_now()
         self._close_segments(interrupted=True)
         told = asyncio.get_running_loop().create_future()
         self.tell(self.state_frame("stopped", reason=reason), done=told)
@@ -384,6 +389,7 @@ class _Connection:
         not wholly played ends as interrupted."""
         if self.player is not None:
             self.player.cancel()
+        self.played_now()
         closed = self._close_segments(interrupted=True, event_id=event_id,
                                       then=(self.state_frame("idle"),))
         if not closed:
@@ -447,7 +453,9 @@ class _Connection:
 
     async def _play(self) -> None:
         """Plays queued frames in real time: each lip-sync frame goes out as its audio starts
-        playing, and a segment ends when its last frame has played."""
+        playing, and a segment ends when its last frame has played. One sleep per voice
+        frame's audio, not per video frame: what an interrupt cut short is reckoned from the
+        clock (played_now)."""
         clock: float | None = None
         while True:
             item = await self.queue.get()
@@ -462,16 +470,25 @@ class _Connection:
                 self.session.push(LipSyncFrame(event_id=item.event_id, segment=segment.number,
                                                fps=self.fps, first_frame=item.first_frame,
                                                mouth=item.mouth).model_dump())
-                for _ in item.mouth:  # frame by frame, so an interrupt knows what played
-                    clock += 1.0 / self.fps
-                    await asyncio.sleep(max(0.0, clock - time.monotonic()))
-                    segment.played += 1
-                    self.backlog = max(0.0, self.backlog - 1.0 / self.fps)
+                self.now_playing = (segment, clock, len(item.mouth))
+                clock += len(item.mouth) / self.fps
+                await asyncio.sleep(max(0.0, clock - time.monotonic()))
+                self.now_playing = None
+                segment.played += len(item.mouth)
+                self.backlog = max(0.0, self.backlog - len(item.mouth) / self.fps)
             if item.last:
                 idle = () if len(self.playing) > 1 else (
                     self.state_frame("idle", segment=segment.number),)
                 self._finish(segment, False, segment.end_event_id, idle)
                 clock = None
+
+    def played_now(self) -> None:
+        """Counts the frames of the item being played that have played by now (the player
+        was stopped mid-item)."""
+        if self.now_playing is not None:
+            segment, since, frames = self.now_playing
+            self.now_playing = None
+            segment.played += max(0, min(frames, int((time.monotonic() - since) * self.fps)))
 
 
 def _token(websocket: WebSocket) -> str:
