@@ -22,12 +22,14 @@ Commands
   special     {content, event_id, at} -> special
   time_out    {at, idle} -> timed_out
   stop        {by, at} -> stopped; "ended" once stopped or timed out
+Recovery: sockets recorded as open when the session is activated are closed as lost.
 Refusals: not_found (no token was issued under this id), ended, token_used, token_expired,
 exists, invalid.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from runtime.entity import Context, EntityKind, Rejected
@@ -181,6 +183,19 @@ def _time_out(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
 def _stop(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     _live(state, ctx)
     return NewEvent("stopped", {"by": str(cmd.get("by", "api")), "at": _at(cmd)})
+
+
+@kind.recovery
+def _recover(state: dict) -> list[NewEvent]:
+    """An activation that finds sockets recorded as open: the process that held them is gone
+    (a live socket's tail keeps its session resident, so only a dead host or replica leaves
+    them). They are closed as lost, so the session can time out; a socket that is in fact
+    alive (its host failed over) sees this in its tail and connects again."""
+    if state["status"] not in LIVE:
+        return []
+    at = time.time()
+    return [NewEvent("disconnected", {"connection": c, "at": at, "lost": True})
+            for c in state["connections"]]
 
 
 # ---------------------------------------------------------------------- the fold

@@ -12,10 +12,14 @@ import importlib
 import os
 from typing import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import log_api, metrics
-from api.edge import EdgeMiddleware, ErrorBody, default_error, detail_responses
+from api.edge import (EdgeMiddleware, ErrorBody, current_request_id, default_error,
+                      detail_responses)
 from api.family import Family
 from runtime.config import Settings
 from schemas.log_api import Health
@@ -85,10 +89,22 @@ def build_app(families: list[Family]) -> FastAPI:
     # under Serve that would run in Serve's loop too, and a PostgreSQL store's connections
     # belong to the one loop that serves).
     app.state.on_serve = [f.startup for f in families if f.startup is not None]
-    app.add_middleware(EdgeMiddleware, error_body=_error_bodies(families))
+    pick = _error_bodies(families)
+    app.add_middleware(EdgeMiddleware, error_body=pick)
     for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
                    *(r for family in families for r in family.routers)):
         app.include_router(router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI's own refusals (404 for no route, 405 for a wrong method) in the shape of
+        the family whose path it is."""
+        body = pick(request.url.path)
+        if body is default_error:
+            return await http_exception_handler(request, exc)
+        rid = current_request_id() or ""
+        return JSONResponse(body(exc.status_code, str(exc.detail), rid), exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.get("/health", response_model=Health, responses=detail_responses())
     async def health() -> Health:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import signal
 import time
 import wave
 
@@ -551,3 +552,51 @@ def test_the_sessions_log_replays_to_the_same_state(server):
                      "segment_started", "segment_ended", "disconnected"]
     summary = httpx.get(f"{base}/session/{session_id}", headers=_auth(KEY)).json()
     assert summary["segments"][0]["frames"] == 30 and summary["specials"] == 1
+
+
+def test_a_stop_written_by_anyone_reaches_the_socket_through_the_log(server):
+    """A stop another replica (or a Python program) writes reaches this socket through the
+    session log's tail: no replica-local shortcut involved."""
+    base, client, _ = server
+    session_id, _, address = _session(base)
+    with _connect(address) as sock:
+        _init(sock, session_id)
+        client.ref(AVATAR_SESSION, session_id).ask({"type": "stop", "by": "operator",
+                                                    "at": time.time()})
+        frames = _until(sock, lambda f: f.get("state") == "stopped")
+        assert frames[-1]["reason"] == "stopped"
+        with pytest.raises(ConnectionClosed) as closed:
+            sock.recv(timeout=5)
+        assert closed.value.rcvd.code == 4410
+
+
+def test_wrong_methods_and_paths_keep_the_documents_shape(server):
+    base, _, _ = server
+    r = httpx.get(f"{base}/session-token")
+    assert r.status_code == 405 and r.json()["code"] == "METHOD_NOT_ALLOWED"
+    r = httpx.get(f"{base}/session/a/b/c", headers=_auth(KEY))
+    assert r.status_code == 404 and set(r.json()) == {"error", "message", "code"}
+    assert "detail" in httpx.get(f"{base}/threads/x/y/z").json()  # other families: theirs
+
+
+def test_a_socket_outlives_its_sessions_host_killed_with_sigkill(server):
+    """The session's host is killed mid-session: the revived host's activation closes the
+    socket it finds recorded as open (lost), the socket, alive in its replica, sees that in
+    the log's tail and connects again, and its segments are still logged."""
+    base, client, _ = server
+    session_id, _, address = _session(base)
+    ref = client.ref(AVATAR_SESSION, session_id)
+    with _connect(address) as sock:
+        _init(sock, session_id)
+        for pid in {s["pid"] for s in client.stats()}:
+            os.kill(pid, signal.SIGKILL)
+        events = poll(lambda: [e.type for e in ref.events()],
+                      lambda t: t[-2:] == ["disconnected", "connected"], 120)
+        assert events.count("connected") == 2
+        sock.send(json.dumps({"command": "heartbeat", "event_id": "after"}))
+        assert _until(sock, lambda f: f["command"] == "heartbeat_ack")[-1]["event_id"] == "after"
+        _voice(sock, _pcm(0.5), "v")
+        sock.send(json.dumps({"command": "voice_end", "event_id": "e"}))
+        assert _until(sock, lambda f: f["command"] == "segment")[-1]["status"] == "ended"
+    state = poll(lambda: ref.state()[1], lambda s: not s["connections"])
+    assert state["segments"][-1]["status"] == "ended" and state["status"] == "started"

@@ -232,6 +232,8 @@ class _Connection:
             except (OutcomeUnknown, Unavailable) as exc:
                 log.warning("avatar %s: %s not written: %s", self.session_id,
                             command.get("type"), exc)
+            except Exception:  # noqa: BLE001 - the writer must outlive any one command
+                log.exception("avatar %s: %s failed", self.session_id, command.get("type"))
             for frame in then:
                 self.session.push(frame)
             if item.done is not None and not item.done.done():
@@ -255,9 +257,15 @@ class _Connection:
         """A stop written by any replica reaches this socket through the log's tail."""
         try:
             async for what, item in self.ref.asubscribe(from_seq=self.version + 1):
-                if what == "event" and item.type in ("stopped", "timed_out"):
+                if what != "event":
+                    continue
+                if item.type in ("stopped", "timed_out"):
                     self.end("stopped" if item.type == "stopped" else "idle_timeout")
                     return
+                if (item.type == "disconnected" and item.data.get("lost")
+                        and item.data.get("connection") == self.connection):
+                    # the session's host restarted and counted this socket lost: it is not
+                    self.write({"type": "connect", "connection": self.connection})
         except (OutcomeUnknown, Unavailable) as exc:
             log.warning("avatar %s: the log's tail ended: %s", self.session_id, exc)
 
