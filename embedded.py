@@ -91,13 +91,13 @@ def main() -> None:
     def announce() -> None:
         print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
               flush=True)
+        if not os.environ.get(ADMIN_TOKEN_ENV):
+            print(f"operator APIs (/v1/actors, /v1/runtime, /metrics) answer loopback clients "
+                  f"only; set {ADMIN_TOKEN_ENV} to require a token instead", flush=True)
         if avatar.get("key"):
             print(f"avatar sessions: API key {avatar['key']}  (made at the first start, kept in "
                   f"{os.path.join(settings.data_dir, 'avatar_api_key')}; set AVATAR_API_KEYS "
                   "to use your own)", flush=True)
-        if not os.environ.get(ADMIN_TOKEN_ENV):
-            print(f"operator APIs (/v1/actors, /v1/runtime, /metrics) answer loopback clients "
-                  f"only; set {ADMIN_TOKEN_ENV} to require a token instead", flush=True)
 
     if mode == "driver":
         loading = _Import()

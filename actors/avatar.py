@@ -282,9 +282,16 @@ kind.event("timed_out")(_ended("timed_out"))
 kind.event("stopped")(_ended("stopped"))
 
 
+def _without_tokens(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration without the Agora RTC token (at any depth): a credential of the
+    customer's that no read shows."""
+    return {k: _without_tokens(v) if isinstance(v, dict) else v
+            for k, v in config.items() if k != "token"}
+
+
 def summary(session_id: str, state: dict) -> dict[str, Any]:
     """The session as GET /session/{id} shows it (camelCase, no owner, no Agora token)."""
-    config = {k: v for k, v in (state["config"] or {}).items() if k != "token"}
+    config = _without_tokens(state["config"] or {})
     return {"sessionId": session_id, "status": state["status"], "avatarId": state["avatar_id"],
             "flow": state["flow"], "config": config, "idleTimeout": state["idle_timeout"],
             "fps": state["fps"], "sampleRate": state["sample_rate"],

@@ -218,7 +218,8 @@ def service(ray_session, tmp_path_factory):
         wait_http(url + "/health")
     client = connect(settings)
     yield urls, settings, client
-    serve.shutdown()
+    # No serve.shutdown(): it waits 30 s for its controller here, and the session's
+    # ray.shutdown() right after ends Serve's actors with every other process of this Ray.
     kill_hosts(client)
 
 

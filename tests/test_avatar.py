@@ -382,6 +382,8 @@ def test_the_generic_flow_end_to_end_with_snake_case_frames(server):
         assert any(f["command"] == "segment" and f["status"] == "interrupted" for f in frames)
     _, state = client.ref(AVATAR_SESSION, out["session_id"]).state()
     assert state["init"]["vendor_key"] == "kept" and state["sample_rate"] == 24000
+    shown = httpx.get(f"{base}/session/{out['session_id']}", headers={"x-api-key": KEY})
+    assert shown.status_code == 200 and '"token"' not in shown.text  # the Agora token
 
 
 # ---------------------------------------------------------------------- the socket

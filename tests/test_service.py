@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,17 +37,34 @@ def _start(tmp_path, port: int, **env: str) -> tuple[subprocess.Popen, str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=_env(tmp_path, ACTORLOG_PORT=str(port), **env))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    printed = ""
-    while f"serving on {url}" not in printed and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        printed += line
-    assert f"serving on {url}" in printed, printed[-3000:]
-    assert "loopback clients only" in proc.stdout.readline()
-    wait_http(url + "/health")
+    try:
+        deadline = time.time() + 180
+        printed = ""
+        while f"serving on {url}" not in printed and time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            printed += line
+        assert f"serving on {url}" in printed, printed[-3000:]
+        assert "loopback clients only" in proc.stdout.readline()
+        if "AVATAR_API_KEYS" not in env and "AVATAR_API_KEYS" not in os.environ:
+            line = proc.stdout.readline()
+            assert line.startswith("avatar sessions: API key "), line
+            proc.avatar_key = line.split()[4]
+        wait_http(url + "/health")
+    except BaseException:
+        _kill_tree(proc)  # a service that did not start as expected is not left running
+        raise
     return proc, url
+
+
+def _kill_tree(proc: subprocess.Popen) -> list[int]:
+    pids = _tree(proc.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return pids
 
 
 def _tree(pid: int) -> list[int]:
@@ -89,6 +107,12 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
             cookies={"opengpts_user_id": "u"})
         assert created.status_code == 200
         aid = created.json()["assistant_id"]
+        # the avatar family's key, made at the first start and printed, works as printed
+        key = proc.avatar_key
+        assert httpx.post(url + "/session/start", headers={"x-api-key": key}, json={
+            "avatar_id": "a", "quality": "low", "version": "v1", "video_encoding": "VP8",
+            "agora_settings": {"app_id": "a", "token": "t", "channel": "c", "uid": "1",
+                               "enable_string_uid": False}}).status_code == 200
         pids = _tree(proc.pid)
     finally:
         code = _stop(proc)
@@ -101,6 +125,7 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
     try:
         r = httpx.get(f"{url}/assistants/{aid}", cookies={"opengpts_user_id": "u"})
         assert r.status_code == 200 and r.json()["name"] == "kept"
+        assert proc.avatar_key == key  # kept in the data directory
     finally:
         assert _stop(proc) == 0
 
@@ -127,4 +152,10 @@ def test_serve_run_serves_on_port_8000_with_the_data_dir(tmp_path):
         assert len(httpx.get("http://127.0.0.1:8000/v1/runtime").json()["hosts"]) == 2
         assert os.path.exists(tmp_path / "data" / "events.db")
     finally:
-        _stop(proc, signal.SIGINT)
+        # Its Ray is its own children: end them all at once (a SIGINT waits 30 s for Serve's
+        # controller, and the graceful stop is the embedded service's test's subject).
+        pids = _kill_tree(proc)
+        deadline = time.time() + 30
+        while _gone(pids) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _gone(pids) == []

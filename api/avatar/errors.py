@@ -25,11 +25,12 @@ __all__ = ["AvatarRoute", "Refused", "error_body", "refused", "responses"]
 
 Auth = Literal["api_key", "session_token", "none"]
 _TITLES = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
-           431: "Request header fields too large", 500: "Internal server error",
-           503: "Service unavailable", 504: "Gateway timeout"}
-_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 431: "HEADERS_TOO_LARGE",
-          500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT"}
+           405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
+           415: "Unsupported media type", 431: "Request header fields too large",
+           500: "Internal server error", 503: "Service unavailable", 504: "Gateway timeout"}
+_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
+          415: "UNSUPPORTED_MEDIA_TYPE", 431: "HEADERS_TOO_LARGE", 500: "INTERNAL_ERROR",
+          503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT"}
 
 
 class Refused(Exception):
