@@ -116,3 +116,32 @@ def test_100_sessions_stream_audio_in_real_time_for_a_minute(service):
     settled = memory[3:]
     assert len(settled) >= 6 and max(settled) - settled[0] < 40, memory
     print(f"replica RSS every 5 s (MiB): {[round(m) for m in memory]}")
+
+
+def test_a_session_through_serves_own_path(service):
+    """The same socket through Serve's proxy (the other way the deployment serves): a
+    session from token to voice segment to stop."""
+    urls, _, _ = service
+    session_id, address = _open_session(urls["serve"])
+    assert address.startswith(urls["serve"].replace("http://", "ws://"))
+    t = np.arange(int(RATE * CHUNK)) / RATE
+    chunk = base64.b64encode((0.3 * 32767 * np.sin(2 * math.pi * 180 * t)).astype("<i2")
+                             .tobytes()).decode()
+
+    async def main() -> list[dict]:
+        frames = []
+        async with websockets.connect(address, open_timeout=30) as sock:
+            await sock.send(json.dumps({"command": "init", "sessionId": session_id,
+                                        "event_id": "i"}))
+            await sock.send(json.dumps({"command": "heartbeat", "event_id": "h"}))
+            await sock.send(json.dumps({"command": "voice", "audio": chunk, "sampleRate": RATE,
+                                        "event_id": "v"}))
+            await sock.send(json.dumps({"command": "voice_end", "event_id": "e"}))
+            while not frames or frames[-1]["command"] != "segment":
+                frames.append(json.loads(await asyncio.wait_for(sock.recv(), 30)))
+        return frames
+
+    frames = asyncio.run(main())
+    kinds = [f["command"] for f in frames]
+    assert {"state", "heartbeat_ack", "lipsync"} <= set(kinds)  # ready: once init is stored
+    assert frames[-1]["status"] == "ended" and frames[-1]["frames"] == 13  # 0.5 s at 25 fps
