@@ -602,3 +602,36 @@ def test_a_socket_outlives_its_sessions_host_killed_with_sigkill(server):
         assert _until(sock, lambda f: f["command"] == "segment")[-1]["status"] == "ended"
     state = poll(lambda: ref.state()[1], lambda s: not s["connections"])
     assert state["segments"][-1]["status"] == "ended" and state["status"] == "started"
+
+
+def test_an_expired_token_cannot_start_its_session(server):
+    """The token's expiry is checked twice: its signature's exp, and the session's own
+    expires_at when the start is decided (a token whose exp a clock skew let through)."""
+    from runtime.client import ActorError
+
+    base, client, _ = server
+    token = _token(base)
+    from api.avatar import keys
+
+    claims = keys.read_token(token)
+    ref = client.ref(AVATAR_SESSION, claims.session_id)
+    with pytest.raises(ActorError) as refused:
+        ref.ask({"type": "start", "jti": claims.jti, "at": claims.expires_at + 1})
+    assert refused.value.code == "token_expired"
+    with pytest.raises(ActorError) as refused:
+        ref.ask({"type": "start", "jti": "another", "at": time.time()})
+    assert refused.value.code == "token_used"
+    assert httpx.post(f"{base}/session", json={}, headers=_auth(token)).status_code == 200
+
+
+def test_api_keys_from_a_file_and_an_unreadable_file(tmp_path, monkeypatch):
+    from api.avatar import keys
+
+    path = tmp_path / "keys.txt"
+    path.write_text("# ours\nfirst-key\n\n  second-key  \n")
+    options = {"AVATAR_API_KEYS_FILE": str(path)}
+    monkeypatch.setattr(keys, "option", lambda name, default="": options.get(name, default))
+    assert keys.api_key_owner("second-key") == keys.key_id("second-key")
+    assert keys.api_key_owner("# ours") is None and keys.api_key_owner("") is None
+    path.unlink()
+    assert keys.api_key_owner("first-key") is None  # no key is valid; nothing is invented

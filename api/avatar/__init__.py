@@ -20,7 +20,7 @@ _sweeping: set[asyncio.Task] = set()
 async def _sweep_audio() -> None:
     """Deletes audio older than AVATAR_AUDIO_RETENTION_HOURS (24), hourly."""
     while True:
-        hours = float(keys._option("AVATAR_AUDIO_RETENTION_HOURS", "24"))
+        hours = float(keys.option("AVATAR_AUDIO_RETENTION_HOURS", "24"))
         try:
             removed = await asyncio.to_thread(audio.sweep, socket.blob_root(), hours * 3600)
             if removed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -27,14 +28,15 @@ import jwt
 
 from api.runtime import current
 
-__all__ = ["Claims", "api_key_owner", "ensure_embedded_key", "issue_token", "key_id",
-           "read_token", "token_seconds"]
+__all__ = ["Claims", "api_key_owner", "data_dir", "ensure_embedded_key", "issue_token",
+           "key_id", "option", "read_token", "token_seconds"]
 
+log = logging.getLogger("ray.serve")
 KEY_FILE, SECRET_FILE = "avatar_api_key", "avatar_jwt_secret"
 AUDIENCE = "actorlog-avatar"
 
 
-def _option(name: str, default: str = "") -> str:
+def option(name: str, default: str = "") -> str:
     """A setting from the runtime's options (tests set them there), else the environment."""
     try:
         value = current().settings.option(name)
@@ -43,7 +45,7 @@ def _option(name: str, default: str = "") -> str:
     return value or os.environ.get(name, "") or default
 
 
-def _data_dir() -> str:
+def data_dir() -> str:
     try:
         return current().settings.data_dir
     except RuntimeError:
@@ -70,29 +72,33 @@ def _read_or_create(path: str, make: str) -> str:
 
 
 def _configured_keys() -> list[str] | None:
-    raw = _option("AVATAR_API_KEYS")
+    raw = option("AVATAR_API_KEYS")
     if raw:
         return [k.strip() for k in raw.split(",") if k.strip()]
-    path = _option("AVATAR_API_KEYS_FILE")
+    path = option("AVATAR_API_KEYS_FILE")
     if path:
-        with open(path, encoding="utf-8") as f:
-            return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        try:
+            with open(path, encoding="utf-8") as f:
+                return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except OSError as exc:  # configured but unreadable: no key is valid, none is invented
+            log.error("avatar: AVATAR_API_KEYS_FILE %s cannot be read: %s", path, exc)
+            return []
     return None
 
 
-def ensure_embedded_key(data_dir: str) -> str | None:
+def ensure_embedded_key(directory: str) -> str | None:
     """The embedded service's key when none is configured (made at the first start); None when
     keys are configured."""
     if _configured_keys() is not None:
         return None
-    return _read_or_create(os.path.join(data_dir, KEY_FILE), "ak_" + secrets.token_hex(24))
+    return _read_or_create(os.path.join(directory, KEY_FILE), "ak_" + secrets.token_hex(24))
 
 
 def _keys() -> list[str]:
     keys = _configured_keys()
     if keys is not None:
         return keys
-    path = os.path.join(_data_dir(), KEY_FILE)
+    path = os.path.join(data_dir(), KEY_FILE)
     try:
         with open(path, encoding="utf-8") as f:
             key = f.read().strip()
@@ -117,15 +123,15 @@ def api_key_owner(presented: str) -> str | None:
 
 
 def _secret() -> bytes:
-    configured = _option("AVATAR_JWT_SECRET")
+    configured = option("AVATAR_JWT_SECRET")
     if configured:
         return configured.encode()
-    return _read_or_create(os.path.join(_data_dir(), SECRET_FILE),
+    return _read_or_create(os.path.join(data_dir(), SECRET_FILE),
                            secrets.token_hex(32)).encode()
 
 
 def token_seconds() -> float:
-    return float(_option("AVATAR_SESSION_TOKEN_SECONDS", "600"))
+    return float(option("AVATAR_SESSION_TOKEN_SECONDS", "600"))
 
 
 @dataclass(frozen=True)

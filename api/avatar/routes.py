@@ -71,7 +71,7 @@ async def owned_state(session_id: str, owner: str) -> dict[str, Any]:
 def websocket_address(request: Request, query: dict[str, str] | None = None) -> str:
     """This service's session WebSocket as the client reached it (scheme, host and port of the
     request, X-Forwarded-Proto honoured), or AVATAR_PUBLIC_WS_URL behind a proxy."""
-    public = keys._option("AVATAR_PUBLIC_WS_URL")
+    public = keys.option("AVATAR_PUBLIC_WS_URL")
     if public:
         base = public
     else:

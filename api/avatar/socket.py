@@ -66,11 +66,11 @@ _OPEN: dict[str, set["_Connection"]] = {}
 
 
 def _option_float(name: str, default: float) -> float:
-    return float(keys._option(name, str(default)))
+    return float(keys.option(name, str(default)))
 
 
 def blob_root() -> str:
-    return keys._option("AVATAR_BLOB_DIR") or os.path.join(keys._data_dir(), "avatar_audio")
+    return keys.option("AVATAR_BLOB_DIR") or os.path.join(keys.data_dir(), "avatar_audio")
 
 
 def close_local(session_id: str, reason: str) -> None:
