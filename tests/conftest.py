@@ -99,11 +99,14 @@ def make_client(ray_session, tmp_path):
 
     made = []
 
-    def _make(**overrides):
+    def _make(platform_only: bool = False, **overrides):
+        """``platform_only``: hosts load the platform's kinds alone (counter), not every
+        family's, for tests of the runtime: each host then starts in a third of the time."""
         # One node here: no placement supervisor (tests/test_multinode.py runs it).
         overrides.setdefault("rebalance_seconds", 0)
         settings = app_settings(data_dir=str(tmp_path / "data"),
-                                namespace=f"t-{uuid.uuid4().hex[:12]}", **overrides)
+                                namespace=f"t-{uuid.uuid4().hex[:12]}",
+                                platform_only=platform_only, **overrides)
         client = connect(settings)
         made.append(client)
         return client
@@ -122,8 +125,11 @@ def store_url(request, tmp_path):
 
 
 @pytest.fixture
-def client(make_client, store_url):
-    return make_client(hosts=2, store_url=store_url)
+def client(make_client, store_url, request):
+    """Two hosts on the parametrized store; a module that sets PLATFORM_ONLY = True gets
+    hosts of the platform's kinds alone."""
+    return make_client(hosts=2, store_url=store_url,
+                       platform_only=getattr(request.module, "PLATFORM_ONLY", False))
 
 
 _handed_out: set[int] = set()
@@ -243,14 +249,17 @@ def app_settings(**overrides: Any) -> Any:
     """Settings as the service composes them (every family's kinds and services), for tests
     that start hosts; ``models``, ``model_calls`` and ``model_calls_total`` set the model
     port's ACTORLOG_* options."""
-    from api.families import settings_for
+    from api.families import PLATFORM_KINDS, settings_for
     from runtime.config import Settings
 
+    platform_only = overrides.pop("platform_only", False)
     options = dict(overrides.pop("options", {}))
     for key, var in (("models", "ACTORLOG_MODELS"), ("model_calls", "ACTORLOG_MODEL_CALLS"),
                      ("model_calls_total", "ACTORLOG_MODEL_CALLS_TOTAL")):
         if key in overrides:
             options[var] = str(overrides.pop(key))
+    if platform_only:
+        return Settings(options=options, **overrides).with_parts(PLATFORM_KINDS, ())
     return settings_for(Settings(options=options, **overrides))
 
 

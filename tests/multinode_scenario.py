@@ -93,6 +93,12 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
                                      data_dir=tempfile.mkdtemp(), rebalance_seconds=1.0,
                                      options={"ACTORLOG_MODELS": MODELS}))
     client = connect(settings, retry_seconds=60)
+    began = time.monotonic()
+    seconds = facts["seconds"] = {}
+
+    def phase(name: str) -> None:
+        seconds[name] = round(time.monotonic() - began, 1)
+
     nodes = alive_nodes()
     facts["nodes"] = nodes
     placed = host_nodes(client)
@@ -129,6 +135,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
                 replica_nodes.add(http.get(base + "/v1/runtime").json()["node"])
         time.sleep(0.5)
     facts["replica_nodes"] = sorted(replica_nodes)
+    phase("serve_deployed")
     # Any replica reaches any entity: a live tail goes replica -> host, wherever each runs.
     facts["tails_ok"] = asyncio.run(tail_first_events(http_port, counters[:12]))
 
@@ -225,10 +232,12 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
         time.sleep(0.05)
     time.sleep(1.0)
     facts["acked_before_kill"] = sum(len(v) for v in acked.values())
+    phase("killing")
     kill_node(cluster, victim)
     for t in threads[:-1]:
         t.join(timeout=150)
     facts["hung_callers"] = sum(t.is_alive() for t in threads[:-1])
+    phase("callers_done")
     facts["unknown"] = unknown
     facts["job_error"] = job["error"]
     facts["acked_total"] = sum(len(v) for v in acked.values())
@@ -287,7 +296,9 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     facts["http_state_expected"] = client.ref("counter", on_victim[0]).state()[0]
 
     facts["fencing"] = fencing(client)
+    phase("fenced")
     facts.update(batch_outcome(base, dsn))
+    phase("batch_done")
 
     # Scaling out: a node joins; the supervisor moves hosts onto it, and entities that
     # hashed to a moved host answer from there.
@@ -311,6 +322,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
         client.ref("counter", n).ask({"type": "add", "amount": 1}, idempotency_key="post-join")
         .version == len(logs[n]) + 1 + (n in on_victim) for n in moved)
     facts["moved_entities"] = len(moved)
+    phase("joined")
 
 
 def batch_outcome(base: str, dsn: str) -> dict[str, Any]:

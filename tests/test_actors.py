@@ -14,6 +14,9 @@ from runtime.events import stream_id
 from runtime.stores import open_store
 from tests.conftest import poll
 
+#: the runtime alone: hosts load the platform's kinds, not every family's (conftest.client)
+PLATFORM_ONLY = True
+
 
 def _mixed(i: int) -> dict:
     return {"type": "note", "text": str(i)} if i % 3 else {"type": "count_to", "n": 3}
@@ -149,7 +152,7 @@ def test_ask_stream_yields_progress_then_outcome(client):
 
 
 def test_passivation_by_idle_time_and_lru_cap(make_client):
-    client = make_client(hosts=1, idle_seconds=0.5, max_resident=20)
+    client = make_client(hosts=1, idle_seconds=0.5, max_resident=20, platform_only=True)
     host = next(iter(client.hosts.values()))
     ray.get([host.ask.remote("counter", f"p{i}", {"type": "add", "amount": i}) for i in range(60)])
     stats = ray.get(host.stats.remote())

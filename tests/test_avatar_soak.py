@@ -9,6 +9,7 @@ import base64
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -91,7 +92,8 @@ def test_100_sessions_stream_audio_in_real_time_for_a_minute(service):
     t = np.arange(int(RATE * CHUNK)) / RATE
     pcm = (0.3 * 32767 * np.sin(2 * math.pi * 180 * t)).astype("<i2").tobytes()
     chunk = base64.b64encode(pcm).decode()
-    sessions = [_open_session(base) for _ in range(SESSIONS)]
+    with ThreadPoolExecutor(8) as pool:
+        sessions = list(pool.map(lambda _: _open_session(base), range(SESSIONS)))
     replicas = _replicas(int(base.rsplit(":", 1)[1]))
     assert replicas, "no Serve replica process found"
     stats = {"beats": 0, "missed": 0, "segments": 0, "ended": 0, "errors": []}

@@ -13,7 +13,7 @@ from runtime.client import OutcomeUnknown
 
 
 def test_kill9_host_mid_burst_keeps_every_acknowledged_event(make_client, store_url):
-    client = make_client(hosts=1, store_url=store_url)
+    client = make_client(hosts=1, store_url=store_url, platform_only=True)
     host = next(iter(client.hosts.values()))
     pid = ray.get(host.ping.remote())
     entities = [f"crash-{i}" for i in range(16)]
@@ -85,7 +85,7 @@ def test_a_host_killed_under_a_job_a_tail_and_keyed_writes(make_client, store_ur
     streaming job's caller gets OutcomeUnknown, never a hang, and the log says the job was
     interrupted; keyed commands are retried to completion; a subscription resumes on the
     restarted host with no gap and no duplicate."""
-    client = make_client(hosts=1, store_url=store_url)
+    client = make_client(hosts=1, store_url=store_url, platform_only=True)
     host = next(iter(client.hosts.values()))
     pid = ray.get(host.ping.remote())
     job_ref, tail_ref = client.ref("counter", "long-job"), client.ref("counter", "tailed")

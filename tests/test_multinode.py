@@ -24,6 +24,7 @@ def facts(pg_server, tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     data = json.loads(out.read_text()) if out.exists() else {}
     assert proc.returncode == 0, (proc.stderr[-4000:], data)
+    print("multinode phases (s since the client connected):", data.get("seconds"))
     return data
 
 

@@ -2,10 +2,12 @@
 every process) mid-stream. After a restart on the same data the thread is consistent: the
 question is there, no half answer, next says which step to run again, the log says the run was
 interrupted, and continuing with input null finishes it. A Sotopia episode cut at the same
-moment goes on by itself after the restart, from its last committed step."""
+moment goes on by itself after the restart, from its last committed step, and an avatar
+session keeps the segment it acknowledged."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -18,10 +20,32 @@ import uuid
 import httpx
 import psutil
 import pytest
+import websockets.sync.client as ws
 
 from tests.conftest import ROOT, free_port, poll, wait_http
 
 pytestmark = pytest.mark.slow
+AVATAR_KEY = "crash-avatar-key"
+
+
+def _avatar_segment(base: str) -> tuple[str, object]:
+    """An avatar session whose socket has had a segment acknowledged (its `segment` frame is
+    sent once the log holds it), left open."""
+    body = {"personaConfig": {"avatarId": "a"}, "environment": {"agoraSettings": {
+        "appId": "a", "token": "t", "channel": "c", "uid": "1", "quality": "high",
+        "videoEncoding": "H264", "enableStringUids": False}}}
+    token = httpx.post(f"{base}/session-token", json=body,
+                       headers={"Authorization": f"Bearer {AVATAR_KEY}"}).json()["sessionToken"]
+    started = httpx.post(f"{base}/session", json={},
+                         headers={"Authorization": f"Bearer {token}"}).json()
+    sock = ws.connect(started["websocketAddress"], open_timeout=30)
+    sock.send(json.dumps({"command": "init", "sessionId": started["sessionId"]}))
+    audio = base64.b64encode(b"\x10\x20" * 16000).decode()  # 1 s at 16 kHz
+    sock.send(json.dumps({"command": "voice", "audio": audio, "sample_rate": 16000}))
+    sock.send(json.dumps({"command": "voice_end", "event_id": "end"}))
+    while json.loads(sock.recv(timeout=30))["command"] != "segment":
+        pass
+    return started["sessionId"], sock
 
 
 def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
@@ -31,7 +55,7 @@ def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
            "ACTORLOG_MODELS": json.dumps({"providers": {
                "slow": {"type": "builtin", "delay": 0.2},
                "quick": {"type": "builtin", "delay": 0.02}}, "default": "slow"}),
-           "ACTORLOG_SOTOPIA_SWEEP_SECONDS": "1"}
+           "ACTORLOG_SOTOPIA_SWEEP_SECONDS": "1", "AVATAR_API_KEYS": AVATAR_KEY}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -91,8 +115,10 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
         episode_events = f"{base}/v1/actors/sotopia_episode/{episode_id}/events"
         poll(lambda: [e["type"] for e in httpx.get(episode_events).json()["events"]],
              lambda types: "turn" in types, 30)
+        session_id, sock = _avatar_segment(base)
         _kill_tree(proc)
         assert ended.wait(30)  # the client sees the connection end, not a hang
+        sock.close()
         partial = json.loads(tokens[-1][6:])[0]["content"]
         assert partial and not partial.endswith("answers.")
     finally:
@@ -119,6 +145,13 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
         assert state["next"] == [] and state["values"][1]["content"].endswith("answers.")
         assert [h["next"] for h in httpx.get(f"{base}/threads/{tid}/history",
                                              cookies=cookies).json()][:2] == [[], ["chatbot"]]
+        # the avatar session: its acknowledged segment is there, its dead socket closed as
+        # lost when the session was activated again
+        shown = httpx.get(f"{base}/session/{session_id}",
+                          headers={"Authorization": f"Bearer {AVATAR_KEY}"}).json()
+        assert shown["status"] == "started" and shown["connections"] == 0
+        assert [(s["status"], s["frames"]) for s in shown["segments"]] == [("ended", 30)]
+        assert os.path.exists(os.path.join(data, "avatar_audio", shown["segments"][0]["audio"]))
         # the episode resumed without anyone asking (the family's startup sweep)
         assert poll(lambda: httpx.get(f"{base}/simulation_status/{episode_id}").json(),
                     lambda s: s != "Started", 120) == "Completed"

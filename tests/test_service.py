@@ -91,7 +91,7 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
         tmp_path, ray_session):
     """Another Ray instance runs on this machine (this test session's): the service must not
     join it. SIGTERM ends every process the service started, and an acknowledged write is
-    there after a restart."""
+    there after a restart, which is in replica mode: both of its paths answer."""
     port = free_port()
     proc, url = _start(tmp_path, port)
     try:
@@ -121,23 +121,15 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
     while _gone(pids) and time.time() < deadline:
         time.sleep(0.2)
     assert _gone(pids) == []
-    proc, url = _start(tmp_path, port)
-    try:
-        r = httpx.get(f"{url}/assistants/{aid}", cookies={"opengpts_user_id": "u"})
-        assert r.status_code == 200 and r.json()["name"] == "kept"
-        assert proc.avatar_key == key  # kept in the data directory
-    finally:
-        assert _stop(proc) == 0
-
-
-def test_embedded_service_in_replica_mode_serves_both_paths(tmp_path):
-    """ACTORLOG_HTTP_MODE=replica: Serve deploys the ingress; uvicorn in its replica answers
-    on the port and Serve's own path one port up."""
-    port = free_port()
+    # The restart in replica mode (ACTORLOG_HTTP_MODE=replica: Serve deploys the ingress;
+    # uvicorn in its replica answers on the port, Serve's own path one port up).
     proc, url = _start(tmp_path, port, ACTORLOG_HTTP_MODE="replica")
     try:
         wait_http(f"http://127.0.0.1:{port + 1}/health")
-        assert httpx.get(url + "/health").json()["status"] == "ok"
+        for served in (url, f"http://127.0.0.1:{port + 1}"):
+            r = httpx.get(f"{served}/assistants/{aid}", cookies={"opengpts_user_id": "u"})
+            assert r.status_code == 200 and r.json()["name"] == "kept"
+        assert proc.avatar_key == key  # kept in the data directory
     finally:
         assert _stop(proc) == 0
 

@@ -46,6 +46,13 @@ def _ws(base: str, token: str | None = "t", path: str = "/ws/simulation"):
     return ws.connect(base.replace("http://", "ws://") + path + query, open_timeout=10)
 
 
+def _ws_or_none(base: str, token: str):
+    try:
+        return _ws(base, token)
+    except InvalidStatus:  # refused: the token is still in use
+        return None
+
+
 def _until_end(sock, timeout: float = 120) -> list[dict]:
     frames, deadline = [], time.monotonic() + timeout
     while True:
@@ -412,7 +419,9 @@ def test_every_error_code_and_the_token_rules(server, monkeypatch):
     assert codes == ["SIMULATION_NOT_STARTED", "OTHER", "OTHER", "OTHER",
                      "RESOURCE_NOT_FOUND", "RESOURCE_NOT_FOUND", "RESOURCE_NOT_FOUND",
                      "SIMULATION_ALREADY_STARTED", "SIMULATION_INTERRUPTED"]
-    with _ws(base, "alpha") as sock:  # released when its socket closed
+    # released when its socket closed: the server's handler ends a moment after the close
+    # handshake the client waited for, so the token is free once that handler has ended
+    with poll(lambda: _ws_or_none(base, "alpha"), lambda s: s is not None, 10) as sock:
         sock.send(json.dumps({"type": "FINISH_SIM"}))
         assert json.loads(sock.recv(timeout=10))["data"]["type"] == "SIMULATION_NOT_STARTED"
 
