@@ -36,7 +36,7 @@ from runtime.entity import Context, EntityKind, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
-__all__ = ["AVATAR_SESSION", "KIND", "LIVE", "SEGMENTS_KEPT", "summary"]
+__all__ = ["AVATAR_SESSION", "KIND", "LIVE", "SEGMENTS_KEPT"]
 
 AVATAR_SESSION = "avatar_session"
 #: statuses in which a session takes sockets and commands
@@ -280,27 +280,3 @@ def _ended(reason: str):
 
 kind.event("timed_out")(_ended("timed_out"))
 kind.event("stopped")(_ended("stopped"))
-
-
-def _without_tokens(config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration without the Agora RTC token (at any depth): a credential of the
-    customer's that no read shows."""
-    return {k: _without_tokens(v) if isinstance(v, dict) else v
-            for k, v in config.items() if k != "token"}
-
-
-def summary(session_id: str, state: dict) -> dict[str, Any]:
-    """The session as GET /session/{id} shows it (camelCase, no owner, no Agora token)."""
-    config = _without_tokens(state["config"] or {})
-    return {"sessionId": session_id, "status": state["status"], "avatarId": state["avatar_id"],
-            "flow": state["flow"], "config": config, "idleTimeout": state["idle_timeout"],
-            "fps": state["fps"], "sampleRate": state["sample_rate"],
-            "issuedAt": state["issued_at"], "startedAt": state["started_at"],
-            "endedAt": state["ended_at"], "endReason": state["end_reason"],
-            "connections": len(state["connections"]), "initialized": state["initialized"],
-            "segmentCount": state["segment_count"], "specials": state["specials"],
-            "segments": [{"segment": s["segment"], "status": s["status"],
-                          "sampleRate": s.get("sample_rate"), "seconds": s.get("seconds"),
-                          "frames": s.get("frames"), "playedFrames": s.get("played"),
-                          "audio": s.get("blob"), "sha256": s.get("sha256")}
-                         for s in state["segments"]]}

@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 __all__ = ["AgoraSettings", "AvatarError", "DEFAULT_IDLE_SECONDS", "ENCODINGS", "Environment",
            "ErrorFrame", "FRAME_RATES", "GenericAgoraSettings", "HeartbeatAck", "Init",
            "LipSyncFrame", "PersonaConfig", "QUALITIES", "SAMPLE_RATES", "SegmentFrame",
-           "SessionStarted", "SessionTokenRequest", "SessionTokenResponse", "Special",
+           "SegmentView", "SessionStarted", "SessionTokenRequest", "SessionView", "Special",
            "StartRequest", "StartResponse", "StateFrame", "StopRequest", "StopResponse",
            "Voice", "idle_seconds"]
 
@@ -144,6 +144,40 @@ class AvatarError(BaseModel):
     code: str = Field(description="VALIDATION_ERROR, INVALID_API_KEY, MISSING_API_KEY, "
                                   "INVALID_SESSION_TOKEN, MISSING_SESSION_TOKEN, "
                                   "SESSION_NOT_FOUND, INVALID_JSON, ...")
+
+
+class SegmentView(_Camel):
+    segment: int
+    status: Literal["open", "ended", "interrupted"]
+    sample_rate: int | None = None
+    seconds: float | None = None
+    frames: int | None = Field(None, description="the lip-sync track's length")
+    played_frames: int | None = None
+    audio: str | None = Field(None, description="the WAV's path in the blob area (kept for "
+                                                "AVATAR_AUDIO_RETENTION_HOURS)")
+    sha256: str | None = None
+
+
+class SessionView(_Camel):
+    """GET /session/{sessionId}: the session replayed from its log. No owner, no Agora token."""
+
+    session_id: str
+    status: Literal["issued", "started", "stopped", "timed_out"]
+    avatar_id: str | None
+    flow: str | None
+    config: dict[str, Any]
+    idle_timeout: float
+    fps: int
+    sample_rate: int | None
+    issued_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    end_reason: str | None
+    connections: int
+    initialized: bool
+    segment_count: int
+    specials: int
+    segments: list[SegmentView]
 
 
 # ---------------------------------------------------------------------- the generic contract

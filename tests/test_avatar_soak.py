@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,8 @@ import websockets
 
 from tests.conftest import SERVICE_AVATAR_KEY
 
-SESSIONS, SECONDS, CHUNK = 100, 60.0, 0.5
+#: ACTORLOG_SOAK_SECONDS runs it longer by hand (the suite runs the issue's minute)
+SESSIONS, SECONDS, CHUNK = 100, float(os.environ.get("ACTORLOG_SOAK_SECONDS", "60")), 0.5
 RATE = 16000
 
 
@@ -112,8 +114,11 @@ def test_100_sessions_stream_audio_in_real_time_for_a_minute(service):
 
     asyncio.run(main())
     assert not stats["errors"], stats["errors"][:3]
-    assert stats["beats"] == SESSIONS * 12 and stats["missed"] == 0, stats
-    assert stats["segments"] == SESSIONS * 15 and stats["ended"] == stats["segments"], stats
+    chunks = math.ceil(SECONDS / CHUNK)
+    beats = len(range(0, chunks, int(5 / CHUNK)))
+    assert stats["beats"] == SESSIONS * beats and stats["missed"] == 0, stats
+    segments = chunks // int(4 / CHUNK)
+    assert stats["segments"] == SESSIONS * segments and stats["ended"] == stats["segments"], stats
     # flat: after the first 20 s, the replica grows by less than 40 MiB
     settled = memory[3:]
     assert len(settled) >= 6 and max(settled) - settled[0] < 40, memory

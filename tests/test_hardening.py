@@ -16,12 +16,12 @@ import pytest
 from tests.conftest import kill_hosts, poll, start_inprocess_server
 from tests.opengpts_helpers import User, parse_sse
 
-SLOW = {"type==chatbot/llm_type": "GPT 4 Turbo"}  # the built-in model, 50 ms a word
+SLOW = {"type==chatbot/llm_type": "GPT 4 Turbo"}  # the built-in model, 25 ms a word
 
 
 @pytest.fixture(scope="module")
 def server(ray_session, tmp_path_factory):
-    models = {"providers": {"slow": {"type": "builtin", "delay": 0.05}},
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.025}},
               "aliases": {"GPT 4 Turbo": "slow"}}
     url, settings, client = start_inprocess_server(
         ray_session, str(tmp_path_factory.mktemp("hard")), models=json.dumps(models))

@@ -90,7 +90,7 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
             a["pk"] for a in httpx.get(f"{base}/agents").json()[:2]]
         episode_id = httpx.post(f"{base}/simulate", json={
             "env_id": scenario, "agent_ids": agents, "models": ["quick"] * 3,
-            "max_turns": 20, "tag": "crash"}).text
+            "max_turns": 12, "tag": "crash"}).text
         tokens: list[str] = []
         ended = threading.Event()
 

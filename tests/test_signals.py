@@ -163,7 +163,7 @@ def test_an_opengpts_run_cancelled_keeps_its_input_and_resumes(ray_session, tmp_
     from tests.conftest import kill_hosts, start_inprocess_server
     from tests.opengpts_helpers import User
 
-    models = {"providers": {"slow": {"type": "builtin", "delay": 0.05}},
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.02}},
               "aliases": {"GPT 4 Turbo": "slow"}}
     base, _, client = start_inprocess_server(ray_session, str(tmp_path),
                                              models=json.dumps(models))
@@ -207,7 +207,7 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
         me = User(base, "queued")
         aid = me.assistant("chatbot", **{"type==chatbot/llm_type": "GPT 4 Turbo"})
         tids = [me.thread(aid) for _ in range(4)]
-        words = " ".join(f"w{i}" for i in range(60))
+        words = " ".join(f"w{i}" for i in range(30))
         for tid in tids:
             assert me.post("/runs", json={"thread_id": tid, "input": [
                 {"type": "human", "content": f"please repeat {words}"}]}).status_code == 200

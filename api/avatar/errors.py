@@ -60,7 +60,7 @@ def error_body(status: int, message: str, request_id: str) -> dict[str, Any]:
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    every = sorted({400, 413, 415, 500, *statuses})
+    every = sorted({400, 413, 415, 500, 503, *statuses})
     return {s: {"model": AvatarError, "description": _TITLES[s]} for s in every}
 
 

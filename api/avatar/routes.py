@@ -17,17 +17,18 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Request
 
-from actors.avatar import AVATAR_SESSION, LIVE, summary
+from actors.avatar import AVATAR_SESSION, LIVE
 from api.avatar import keys, socket
 from api.avatar.errors import AvatarRoute, refused, responses
 from api.runtime import current
 from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
-from schemas.avatar import (FRAME_RATES, SessionStarted, SessionTokenRequest,
-                            SessionTokenResponse, StartRequest, StartResponse, StopRequest,
-                            StopResponse)
+from schemas.avatar import (FRAME_RATES, SegmentView, SessionStarted, SessionTokenRequest,
+                            SessionTokenResponse, SessionView, StartRequest, StartResponse,
+                            StopRequest, StopResponse)
 
 __all__ = ["owned_state", "router", "websocket_address"]
 
@@ -36,6 +37,9 @@ _API_KEY = {"x-avatar-auth": "api_key"}
 _SESSION_TOKEN = {"x-avatar-auth": "session_token"}
 MAX_ID = 128
 NOT_FOUND = ("Session not found or already terminated", "SESSION_NOT_FOUND")
+#: the runtime's refusals that say nothing of the session (the edge answers 503), as opposed
+#: to the session's own (not_found, ended, token_used, ...)
+_RUNTIME_TROUBLE = ("unavailable", "deadline", "unreadable", "conflict", "cancelled")
 
 
 def _ref(session_id: str) -> ActorRef:
@@ -46,7 +50,10 @@ async def _ask(session_id: str, command: dict[str, Any], with_state: bool = Fals
     """A command to the session; the runtime's own failures in the document's format."""
     try:
         return await _ref(session_id).aask(command, with_state=with_state)
-    except ActorError:
+    except ActorError as exc:
+        if exc.code in _RUNTIME_TROUBLE:
+            raise refused(503, f"the session's host could not answer: {exc.message}",
+                          "SERVICE_UNAVAILABLE") from None
         raise
     except (OutcomeUnknown, Unavailable) as exc:
         raise refused(503, f"the session's host is unavailable: {exc}",
@@ -68,6 +75,30 @@ async def owned_state(session_id: str, owner: str) -> dict[str, Any]:
     return state
 
 
+def _without_tokens(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration without the Agora RTC token (at any depth): a credential of the
+    customer's that no read shows."""
+    return {k: _without_tokens(v) if isinstance(v, dict) else v
+            for k, v in config.items() if k != "token"}
+
+
+def summary(session_id: str, state: dict) -> SessionView:
+    return SessionView(
+        session_id=session_id, status=state["status"], avatar_id=state["avatar_id"],
+        flow=state["flow"], config=_without_tokens(state["config"] or {}),
+        idle_timeout=state["idle_timeout"] or 0, fps=state["fps"],
+        sample_rate=state["sample_rate"], issued_at=state["issued_at"],
+        started_at=state["started_at"], ended_at=state["ended_at"],
+        end_reason=state["end_reason"], connections=len(state["connections"]),
+        initialized=state["initialized"], segment_count=state["segment_count"],
+        specials=state["specials"],
+        segments=[SegmentView(segment=s["segment"], status=s["status"],
+                              sample_rate=s.get("sample_rate"), seconds=s.get("seconds"),
+                              frames=s.get("frames"), played_frames=s.get("played"),
+                              audio=s.get("blob"), sha256=s.get("sha256"))
+                  for s in state["segments"]])
+
+
 def websocket_address(request: Request, query: dict[str, str] | None = None) -> str:
     """This service's session WebSocket as the client reached it (scheme, host and port of the
     request, X-Forwarded-Proto honoured), or AVATAR_PUBLIC_WS_URL behind a proxy."""
@@ -81,8 +112,6 @@ def websocket_address(request: Request, query: dict[str, str] | None = None) -> 
         base = f"{scheme}://{host}{socket.PATH}"
     if not query:
         return base
-    from urllib.parse import urlencode
-
     return f"{base}{'&' if '?' in base else '?'}{urlencode(query)}"
 
 
@@ -188,10 +217,10 @@ async def kill_session(sessionId: str, request: Request,  # noqa: N803 - the wir
     return await _stop(sessionId, request.state.avatar_owner, None)
 
 
-@router.get("/session/{sessionId}", responses=responses(401, 403, 404),
-            openapi_extra=_API_KEY)
+@router.get("/session/{sessionId}", response_model=SessionView, response_model_by_alias=True,
+            responses=responses(401, 403, 404), openapi_extra=_API_KEY)
 async def read_session(sessionId: str, request: Request  # noqa: N803 - the wire's name
-                       ) -> dict[str, Any]:
+                       ) -> SessionView:
     """The session replayed from its log: status, configuration (without the Agora token),
     connections, and every kept voice segment with its audio blob and lip-sync length."""
     return summary(sessionId, await owned_state(sessionId, request.state.avatar_owner))
