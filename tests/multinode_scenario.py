@@ -28,7 +28,6 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 import ray  # noqa: E402
 import yaml  # noqa: E402
-from ray import serve  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from api.families import settings_for  # noqa: E402
@@ -79,7 +78,8 @@ def main(dsn: str, out: str) -> None:
     finally:
         with open(out, "w") as f:
             json.dump(facts, f, indent=1, default=str)
-        serve.shutdown()
+        # No serve.shutdown(): it waits 30 s for its controller, and the cluster's shutdown
+        # right after ends every process of every node, Serve's with them.
         ray.shutdown()
         cluster.shutdown()
 

@@ -53,7 +53,7 @@ def _start(data: str, namespace: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "ACTORLOG_DATA_DIR": data, "ACTORLOG_NAMESPACE": namespace,
            "ACTORLOG_PORT": str(port), "PYTHONPATH": ROOT,
            "ACTORLOG_MODELS": json.dumps({"providers": {
-               "slow": {"type": "builtin", "delay": 0.2},
+               "slow": {"type": "builtin", "delay": 0.1},
                "quick": {"type": "builtin", "delay": 0.02}}, "default": "slow"}),
            "ACTORLOG_SOTOPIA_SWEEP_SECONDS": "1", "AVATAR_API_KEYS": AVATAR_KEY}
     env.pop("RAY_ADDRESS", None)
