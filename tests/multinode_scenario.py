@@ -153,7 +153,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     unknown = {"keyed": 0, "unkeyed": 0, "unavailable": 0}
     job: dict[str, Any] = {"progress": 0, "error": None}
     tail: list[int] = []
-    stop_at = time.monotonic() + 25
+    stop_at = time.monotonic() + 15
     slowest = [0.0]  # the longest a keyed command waited (through the failover)
 
     def keyed_writer(names: list[str], tag: str) -> None:

@@ -77,7 +77,7 @@ def test_no_5xx_and_answers_as_documented(base):
         }
         for mode, strategy in runs.items():
             @given(case=strategy)
-            @settings(max_examples=8, deadline=None, derandomize=True, database=None,
+            @settings(max_examples=6, deadline=None, derandomize=True, database=None,
                       phases=[Phase.explicit, Phase.generate],
                       suppress_health_check=list(HealthCheck))
             def fuzz(case) -> None:

@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 
 from actors.avatar import AVATAR_SESSION, LIVE
 from api.avatar import keys, socket
@@ -165,16 +165,15 @@ async def _start(request: Request) -> SessionStarted:
 
 @router.post("/session", response_model=SessionStarted, response_model_by_alias=True,
              responses=responses(401, 403), openapi_extra=_SESSION_TOKEN)
-async def start_session(request: Request, body: dict[str, Any] | None = Body(None)
-                        ) -> SessionStarted:
-    """Step 2: the session starts; its token is spent. The body is {} (anything is ignored)."""
+async def start_session(request: Request) -> SessionStarted:
+    """Step 2: the session starts; its token is spent. The body is {} as the document says;
+    it is not read, whatever it holds or however it is typed."""
     return await _start(request)
 
 
 @router.post("/engine/session", response_model=SessionStarted, response_model_by_alias=True,
              responses=responses(401, 403), openapi_extra=_SESSION_TOKEN)
-async def engine_session(request: Request, body: dict[str, Any] | None = Body(None)
-                         ) -> SessionStarted:
+async def engine_session(request: Request) -> SessionStarted:
     """Step 2 as Anam's clients call it."""
     return await _start(request)
 
@@ -211,9 +210,10 @@ async def stop_session(body: StopRequest, request: Request) -> StopResponse:
 
 @router.post("/engine/session/{sessionId}/kill", response_model=StopResponse,
              responses=responses(401, 403, 404), openapi_extra=_API_KEY)
-async def kill_session(sessionId: str, request: Request,  # noqa: N803 - the wire's name
-                       body: dict[str, Any] | None = Body(None)) -> StopResponse:
-    """Anam's stop: the API key alone, the session id in the path."""
+async def kill_session(sessionId: str, request: Request  # noqa: N803 - the wire's name
+                       ) -> StopResponse:
+    """Anam's stop: the API key alone, the session id in the path (its body, {"sessionId"},
+    is not read)."""
     return await _stop(sessionId, request.state.avatar_owner, None)
 
 
