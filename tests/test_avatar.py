@@ -637,3 +637,17 @@ def test_api_keys_from_a_file_and_an_unreadable_file(tmp_path, monkeypatch):
     assert keys.api_key_owner("# ours") is None and keys.api_key_owner("") is None
     path.unlink()
     assert keys.api_key_owner("first-key") is None  # no key is valid; nothing is invented
+
+
+def test_ready_comes_before_anything_of_a_segment(server):
+    """Audio sent right behind init (Anam's clients wait 0.5 s, others do not) plays only
+    once init is stored and "ready" sent."""
+    base, _, _ = server
+    session_id, _, address = _session(base)
+    with _connect(address) as sock:
+        sock.send(json.dumps({"command": "init", "sessionId": session_id, "event_id": "i"}))
+        _voice(sock, _pcm(0.5), "v")
+        sock.send(json.dumps({"command": "voice_end", "event_id": "e"}))
+        frames = _until(sock, lambda f: f["command"] == "segment")
+    kinds = [(f["command"], f.get("state")) for f in frames]
+    assert kinds[0] == ("state", "ready") and kinds[1] == ("state", "speaking"), kinds

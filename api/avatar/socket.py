@@ -136,6 +136,8 @@ class _Connection:
         self.tasks: list[asyncio.Task] = []
         self.player: asyncio.Task | None = None
         self.now_playing: tuple[_Segment, float, int] | None = None
+        #: set once init is stored and "ready" sent: nothing plays before it
+        self.ready = asyncio.Event()
 
     # ------------------------------------------------------------------ frames
 
@@ -161,6 +163,8 @@ class _Connection:
         except asyncio.QueueFull:
             log.error("avatar %s: the log writer is behind; dropped %s", self.session_id,
                       command.get("type"))
+            if done is not None and not done.done():
+                done.set_result(None)  # whoever waits on it is not held forever
 
     # ------------------------------------------------------------------ life
 
@@ -321,9 +325,11 @@ class _Connection:
         self.last_activity = time.monotonic()
         self.initialized = True
         config = {k: v for k, v in frame.items() if k not in ("command", "event_id")}
+        stored = asyncio.get_running_loop().create_future()
+        stored.add_done_callback(lambda _: self.ready.set())
         self.write({"type": "init", "config": config,
                     "sample_rate": rate if isinstance(rate, int) else None},
-                   self.state_frame("ready"))
+                   self.state_frame("ready"), done=stored)
 
     def on_special(self, frame: dict, event_id: Any) -> None:
         special = self._parse(Special, frame, event_id)
@@ -467,6 +473,7 @@ class _Connection:
         clock: float | None = None
         while True:
             item = await self.queue.get()
+            await self.ready.wait()  # "ready" goes out before anything of a segment
             segment = item.segment
             now = time.monotonic()
             if clock is None or clock < now:
