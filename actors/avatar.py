@@ -12,8 +12,9 @@ Commands
   start       {jti, at} -> started (step 2); "token_used" when the session has started (the
               token is single-use) or the jti is not this session's, "token_expired"
   open        {...issue's fields} -> token_issued + started (the one-step generic contract)
-  connect     {connection, at} -> connected, or timed_out when it sat idle past its timeout
-              while no socket was open; "ended" once stopped
+  connect     {connection, jti, owner, at} -> connected, or timed_out when it sat idle past
+              its timeout while no socket was open; "invalid_token" when the token's jti and
+              owner are not this session's, "ended" once stopped
   disconnect  {connection, at} -> disconnected
   init        {config, at} -> initialized
   segment_start {segment, sample_rate, encoding, at} -> segment_started
@@ -24,7 +25,7 @@ Commands
   stop        {by, at} -> stopped; "ended" once stopped or timed out
 Recovery: sockets recorded as open when the session is activated are closed as lost.
 Refusals: not_found (no token was issued under this id), ended, token_used, token_expired,
-exists, invalid.
+invalid_token, exists, invalid.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def _idle_past(state: dict, at: float) -> bool:
 
 @kind.command("connect")
 def _connect(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    if cmd.get("jti") != state["jti"] or cmd.get("owner") != state["owner"]:
+        raise Rejected("the session token is not this session's", code="invalid_token")
     _live(state, ctx)
     at = _at(cmd)
     if state["status"] != "started":

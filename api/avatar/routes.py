@@ -42,6 +42,10 @@ NOT_FOUND = ("Session not found or already terminated", "SESSION_NOT_FOUND")
 _RUNTIME_TROUBLE = ("unavailable", "deadline", "unreadable", "conflict", "cancelled")
 
 
+def _unavailable(why: object) -> Exception:
+    return refused(503, f"the session's host could not answer: {why}", "SERVICE_UNAVAILABLE")
+
+
 def _ref(session_id: str) -> ActorRef:
     return current().client.ref(AVATAR_SESSION, session_id)
 
@@ -52,12 +56,10 @@ async def _ask(session_id: str, command: dict[str, Any], with_state: bool = Fals
         return await _ref(session_id).aask(command, with_state=with_state)
     except ActorError as exc:
         if exc.code in _RUNTIME_TROUBLE:
-            raise refused(503, f"the session's host could not answer: {exc.message}",
-                          "SERVICE_UNAVAILABLE") from None
+            raise _unavailable(exc.message) from None
         raise
     except (OutcomeUnknown, Unavailable) as exc:
-        raise refused(503, f"the session's host is unavailable: {exc}",
-                      "SERVICE_UNAVAILABLE") from None
+        raise _unavailable(exc) from None
 
 
 async def owned_state(session_id: str, owner: str) -> dict[str, Any]:
@@ -68,8 +70,7 @@ async def owned_state(session_id: str, owner: str) -> dict[str, Any]:
     try:
         _, state = await _ref(session_id).astate()
     except (OutcomeUnknown, Unavailable) as exc:
-        raise refused(503, f"the session's host is unavailable: {exc}",
-                      "SERVICE_UNAVAILABLE") from None
+        raise _unavailable(exc) from None
     if state["status"] == "new" or state["owner"] != owner:
         raise refused(404, *NOT_FOUND)
     return state

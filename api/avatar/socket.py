@@ -85,12 +85,10 @@ def _ms() -> int:
 @dataclass
 class _Segment:
     number: int
-    rate: int
     file: SegmentFile
     track: LipSync
     receiving: bool = True
     played: int = 0          # frames played
-    queued: int = 0          # frames handed to the player
     sha256: str | None = None
     end_event_id: Any = None
     started: bool = False    # "speaking" sent
@@ -113,11 +111,12 @@ class _Item:
 
 
 class _Connection:
-    def __init__(self, session: WebSocketSession, ref: ActorRef, session_id: str,
-                 state: dict[str, Any], version: int) -> None:
-        self.session, self.ref, self.session_id = session, ref, session_id
+    def __init__(self, session: WebSocketSession, ref: ActorRef, claims: keys.Claims,
+                 connection: str, state: dict[str, Any], version: int) -> None:
+        self.session, self.ref, self.claims = session, ref, claims
+        self.session_id = claims.session_id
         self.version = version
-        self.connection = uuid.uuid4().hex[:12]
+        self.connection = connection
         self.fps: int = state["fps"] or 25
         self.rate: int | None = state["sample_rate"]
         self.rate_fixed = state["sample_rate"] is not None  # by the token's settings
@@ -138,6 +137,10 @@ class _Connection:
         self.now_playing: tuple[_Segment, float, int] | None = None
         #: set once init is stored and "ready" sent: nothing plays before it
         self.ready = asyncio.Event()
+
+    def connect_command(self) -> dict[str, Any]:
+        return {"type": "connect", "connection": self.connection, "jti": self.claims.jti,
+                "owner": self.claims.owner}
 
     # ------------------------------------------------------------------ frames
 
@@ -269,7 +272,7 @@ class _Connection:
                 if (item.type == "disconnected" and item.data.get("lost")
                         and item.data.get("connection") == self.connection):
                     # the session's host restarted and counted this socket lost: it is not
-                    self.write({"type": "connect", "connection": self.connection})
+                    self.write(self.connect_command())
         except (OutcomeUnknown, Unavailable) as exc:
             log.warning("avatar %s: the log's tail ended: %s", self.session_id, exc)
 
@@ -416,7 +419,7 @@ class _Connection:
     def _open_segment(self, rate: int) -> _Segment:
         self.segment_count += 1
         number = self.segment_count
-        segment = _Segment(number, rate, SegmentFile(blob_root(), self.session_id, number, rate),
+        segment = _Segment(number, SegmentFile(blob_root(), self.session_id, number, rate),
                            LipSync(rate, self.fps))
         self.current = segment
         self.playing.append(segment)
@@ -425,7 +428,6 @@ class _Connection:
         return segment
 
     def _enqueue(self, item: _Item) -> None:
-        item.segment.queued += len(item.mouth)
         self.backlog += len(item.mouth) / self.fps
         self.queue.put_nowait(item)
 
@@ -543,13 +545,13 @@ async def session_socket(websocket: WebSocket) -> None:
     ref = current().client.ref(AVATAR_SESSION, claims.session_id)
     connection_id = uuid.uuid4().hex[:12]
     try:
-        _, state = await ref.astate()
-        if state["jti"] != claims.jti or state["owner"] != claims.owner:
-            await _refuse(session, "INVALID_SESSION_TOKEN", "Invalid session token")
-            return
         outcome = await ref.aask({"type": "connect", "connection": connection_id,
+                                  "jti": claims.jti, "owner": claims.owner,
                                   "at": time.time()}, with_state=True)
     except ActorError as exc:
+        if exc.code == "invalid_token":
+            await _refuse(session, "INVALID_SESSION_TOKEN", "Invalid session token")
+            return
         code = {"ended": "SESSION_NOT_FOUND", "not_found": "SESSION_NOT_FOUND",
                 "not_started": "SESSION_NOT_STARTED"}.get(exc.code, "SESSION_ERROR")
         await _refuse(session, code, exc.message)
@@ -562,8 +564,8 @@ async def session_socket(websocket: WebSocket) -> None:
                                                      "activityIdleTimeout")
         return
     await session.accept()
-    connection = _Connection(session, ref, claims.session_id, outcome.state, outcome.version)
-    connection.connection = connection_id
+    connection = _Connection(session, ref, claims, connection_id, outcome.state,
+                             outcome.version)
     try:
         await connection.run()
     finally:
