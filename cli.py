@@ -133,22 +133,35 @@ def _progress_bar(watch: Iterator[dict[str, Any]], quiet: bool) -> dict[str, Any
     return last
 
 
+def _ci(v: dict[str, Any]) -> str:
+    """The 95% interval's half-width, or why there is none: one sample, or samples that are
+    all the same (an interval of zero width would claim a certainty the data do not give)."""
+    if v.get("identical"):
+        return "all equal"
+    if v["ci95"] is None:
+        return "one sample"
+    return f"± {v['ci95']:.2f}"
+
+
 def _table(summary: list[dict[str, Any]], by: tuple[str, ...]) -> Any:
+    """One row per group and dimension (long, not wide): it fits 80 columns however many
+    dimensions a list has."""
     from rich.table import Table
 
-    names: list[str] = []
+    table = Table(title="SOTOPIA-Eval: mean and 95% CI over both agents")
+    for column in (*by, "episodes", "dimension", "n", "mean", "95% CI"):
+        table.add_column(column, justify="left" if column in (*by, "dimension") else "right",
+                         overflow="fold")
     for entry in summary:
-        names += [k for k, v in entry.items() if isinstance(v, dict) and k not in names]
-    table = Table(title="SOTOPIA-Eval: mean ± 95% CI over both agents")
-    for column in (*by, "episodes", *names):
-        table.add_column(column, justify="left" if column in by else "right")
-    for entry in summary:
-        cells = [str(entry[k]) for k in by] + [str(entry["episodes"])]
-        for name in names:
-            v = entry.get(name)
-            cells.append("" if v is None else f"{v['mean']:.2f} ± {v['ci95']:.2f}"
-                         if not math.isnan(v["ci95"]) else f"{v['mean']:.2f}")
-        table.add_row(*cells)
+        first = True
+        for name, v in entry.items():
+            if not isinstance(v, dict):
+                continue
+            group = [str(entry[k]) if first else "" for k in by]
+            table.add_row(*group, str(entry["episodes"]) if first else "", name, str(v["n"]),
+                          f"{v['mean']:.2f}", _ci(v))
+            first = False
+        table.add_section()
     return table
 
 
@@ -170,26 +183,62 @@ def simulate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
+    if args.resume and not args.batch:
+        console.print("[red]--resume needs --batch ID: the batch to go on with (a new batch's "
+                      "id is a timestamp, so it can never be resumed by default)")
+        return 2
+    args.batch = args.batch or f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
     runner: Any = _Remote(args.url) if args.url else _Local()
     resume = args.resume
     try:
         runner.start(args.batch, None if resume else _spec(args), args.concurrency)
     except SystemExit:
         raise
+    except KeyboardInterrupt:
+        console.print(f"interrupted before batch {args.batch} started")
+        return 130
     except Exception as exc:  # noqa: BLE001 - a refusal, said plainly
         console.print(f"[red]could not start batch {args.batch}: {exc}")
         return 2
-    last = _progress_bar(_watch(lambda: runner.progress(args.batch), args.concurrency),
-                         args.quiet)
+    last: dict[str, Any] = {}
+    interrupted = False
+    try:
+        last = _progress_bar(_watch(lambda: runner.progress(args.batch), args.concurrency),
+                             args.quiet)
+    except KeyboardInterrupt:
+        interrupted = True
     by = ("model", "scenario") if args.by_scenario else ("model",)
-    rows, summary = runner.results(args.batch, args.by_scenario)
+    try:
+        rows, summary = runner.results(args.batch, args.by_scenario)
+    except KeyboardInterrupt:
+        rows, summary = [], []
+    except Exception as exc:  # noqa: BLE001 - said, and the interruption still reported
+        if not interrupted:
+            raise
+        console.print(f"[red]could not read the rows done so far: {exc}")
+        rows, summary = [], []
+    if interrupted:
+        return _interrupted(console, args, rows)
     _write(rows, args.json, args.csv)
-    # A terminal's own width; a pipe or file gets the whole table, not columns cut to 80.
-    Console(width=None if sys.stdout.isatty() else 200).print(_table(summary, by))
+    # A terminal's own width; a pipe or file gets 80 columns, which the table fits.
+    Console(width=None if sys.stdout.isatty() else 80).print(_table(summary, by))
     console.print(f"batch {args.batch}: {last.get('status')}, {last.get('done')} done, "
                   f"{last.get('failed')} failed, {last.get('resumed')} resumed, of "
                   f"{last.get('total')}")
     return 0 if last.get("status") == "finished" and not last.get("failed") else 1
+
+
+def _interrupted(console: Any, args: argparse.Namespace, rows: list[dict[str, Any]]) -> int:
+    """Ctrl-C while watching: the rows done so far are written, and how to go on is said.
+    The batch itself is an entity: with --url it runs on in the service; run here, it stops
+    with this program and its next run goes on from the episodes with no result."""
+    done = [r for r in rows if r["status"] != "pending"]
+    _write(done, args.json, args.csv)
+    again = f"actorlog simulate --batch {args.batch} --resume" + (
+        f" --url {args.url}" if args.url else "")
+    where = "it runs on in the service; watch it" if args.url else "go on"
+    console.print(f"interrupted at {len(done)}/{len(rows) or '?'}; {where} with: {again}")
+    return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -212,8 +261,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--reps", type=int, default=1, help="repetitions of each episode")
     sim.add_argument("--concurrency", type=int, default=100,
                      help="episodes running at once in this batch")
-    sim.add_argument("--batch", default=f"batch-{time.strftime('%Y%m%d-%H%M%S')}",
-                     help="the batch id: run it again to go on where it stopped")
+    sim.add_argument("--batch", default=None,
+                     help="the batch id (default: batch-<date>-<time>): run it again with "
+                          "--resume to go on where it stopped")
     sim.add_argument("--resume", action="store_true",
                      help="go on with an existing batch as planned (no grid options)")
     sim.add_argument("--max-turns", type=int, default=20)

@@ -15,6 +15,7 @@ from typing import Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import log_api, metrics
@@ -25,7 +26,7 @@ from runtime.config import Settings
 from schemas.log_api import Health
 
 __all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "configured",
-           "settings_for"]
+           "cors_origins", "settings_for"]
 
 #: name -> "module:attribute" of its Family, imported only when the family is served
 KNOWN: dict[str, str] = {
@@ -82,6 +83,19 @@ def _error_bodies(families: list[Family]) -> Callable[[str], ErrorBody]:
     return pick
 
 
+def cors_origins(raw: str | None = None) -> list[str]:
+    """ACTORLOG_CORS_ORIGINS: the browser origins allowed to call every family's routes,
+    comma-separated; "*" for any. Empty (the default): no CORS headers, browsers on other
+    origins are refused by their own rules."""
+    raw = os.environ.get("ACTORLOG_CORS_ORIGINS", "") if raw is None else raw
+    origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"ACTORLOG_CORS_ORIGINS: {origin!r} is not an origin "
+                             "(scheme://host[:port], or *)")
+    return origins
+
+
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
     app = FastAPI(title="actorlog", version="0.1.0")
@@ -91,6 +105,11 @@ def build_app(families: list[Family]) -> FastAPI:
     app.state.on_serve = [f.startup for f in families if f.startup is not None]
     pick = _error_bodies(families)
     app.add_middleware(EdgeMiddleware, error_body=pick)
+    origins = cors_origins()
+    if origins:  # outermost: preflights are answered, and error answers carry the headers too
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["x-request-id"],
+                           allow_credentials="*" not in origins, max_age=600)
     for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
                    *(r for family in families for r in family.routers)):
         app.include_router(router)

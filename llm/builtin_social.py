@@ -2,7 +2,8 @@
 next action and an evaluator's scores, recognised by the JSON schema asked for.
 
 Deterministic and offline, and still not constant: what an agent does depends on who it is,
-its goal, the turn and what the other said; it leaves once it judges its goal met (a turn that
+its goal, the turn, what the other said and the request's seed (an episode asks with a seed of
+its own, so repetitions of one scenario and pair differ while a rerun of one episode does not); it leaves once it judges its goal met (a turn that
 depends on the agent and the scenario); the evaluator scores within each dimension's range from
 what happened (who spoke how often, who left, how politely), so scores differ between
 conversations.
@@ -59,7 +60,7 @@ def _act(request: ModelRequest) -> dict[str, Any]:
              if who != me]
     partner = _first(r"Participants: (.*)", context).replace(me, "").replace(" and ", "")
     partner = partner.strip().split(" ")[0] or "there"
-    h = _hash(me, goal, scenario)
+    h = _hash(me, goal, scenario, "" if request.seed is None else str(request.seed))
     leave_at = 6 + h % 9
     if turn >= leave_at and heard:
         return {"action_type": "leave", "argument": "", "to": []}

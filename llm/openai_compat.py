@@ -55,6 +55,8 @@ class OpenAICompatProvider:
                 "name": "answer", "schema": request.json_schema}}
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
         if request.max_tokens is not None:
             kwargs["max_tokens"] = request.max_tokens
         stream = await self._client.chat.completions.create(**kwargs)

@@ -69,6 +69,9 @@ class ModelRequest:
     model: str | None = None  # the caller's model name (an alias the router resolves)
     temperature: float | None = None
     max_tokens: int | None = None
+    #: the caller's sampling seed (OpenAI's ``seed``): the same work asks with the same seed,
+    #: so a rerun reproduces it, and repetitions, asking with their own, differ
+    seed: int | None = None
 
 
 @dataclass(slots=True)

@@ -389,6 +389,52 @@ def test_the_generic_flow_end_to_end_with_snake_case_frames(server):
     assert shown.status_code == 200 and '"token"' not in shown.text  # the Agora token
 
 
+def test_the_generic_address_carries_the_token_for_a_client_that_sends_no_headers(server):
+    """Agora's generic audio sender connects to websocket_address as it is, with no headers."""
+    base, _, _ = server
+    body = {"avatar_id": "16cb73e7de08", "quality": "high", "version": "v1",
+            "video_encoding": "H264", "activity_idle_timeout": 60,
+            "agora_settings": {"app_id": "a", "token": "t", "channel": "c", "uid": 1,
+                               "enable_string_uid": False}}
+    out = httpx.post(f"{base}/session/start", json=body, headers={"x-api-key": KEY}).json()
+    assert out["session_id"] in out["websocket_address"]
+    with _connect(out["websocket_address"]) as sock:  # no Authorization header
+        sock.send(json.dumps({"command": "init", "session_id": out["session_id"], **body,
+                              "event_id": "i1"}))
+        assert _recv(sock)["state"] == "ready"
+    bare = out["websocket_address"].split("?")[0]
+    with _connect(bare, out["session_token"]) as sock:  # the Bearer header still works
+        sock.send(json.dumps({"command": "heartbeat", "event_id": "h1"}))
+        assert _recv(sock)["command"] == "heartbeat_ack"
+
+
+def test_the_socket_refuses_a_token_whose_owner_is_not_the_sessions(server):
+    """A token signed with the service's secret, naming this session and its jti, but owned by
+    another key, is refused; the same token with the session's own owner is let in."""
+    import jwt
+
+    from api.avatar import keys
+
+    base, client, _ = server
+    session_id, _, address = _session(base)
+    _, state = client.ref(AVATAR_SESSION, session_id).state()
+    bare = address.split("?")[0]
+
+    def signed(owner: str) -> str:
+        return jwt.encode({"sub": session_id, "own": owner, "jti": state["jti"],
+                           "aud": keys.AUDIENCE, "iat": int(time.time()),
+                           "exp": int(time.time()) + 600}, keys._secret(), algorithm="HS256")
+
+    with _connect(bare, signed(keys.key_id(OTHER_KEY))) as sock:
+        assert _recv(sock)["code"] == "INVALID_SESSION_TOKEN"
+        with pytest.raises(ConnectionClosed):
+            sock.recv(timeout=5)
+    assert state["owner"] == keys.key_id(KEY)
+    with _connect(bare, signed(state["owner"])) as sock:
+        sock.send(json.dumps({"command": "heartbeat", "event_id": "h1"}))
+        assert _recv(sock)["command"] == "heartbeat_ack"
+
+
 # ---------------------------------------------------------------------- the socket
 
 

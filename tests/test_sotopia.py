@@ -54,12 +54,24 @@ def _ws_or_none(base: str, token: str):
 
 
 def _until_end(sock, timeout: float = 120) -> list[dict]:
+    """A whole simulation read off the live socket the way Sotopia's page reads it: a
+    SERVER_MSG carries data.type "messages", an ERROR data.content, END_SIM ends the loop, and
+    any other frame (a FINISH_SIM from the server, say) is an error: the page's handler falls
+    into its default case and crashes on it."""
     frames, deadline = [], time.monotonic() + timeout
     while True:
         frame = json.loads(sock.recv(timeout=max(0.1, deadline - time.monotonic())))
         frames.append(frame)
-        if frame["type"] == "END_SIM":
+        kind = frame["type"]
+        if kind == "END_SIM":
             return frames
+        if kind == "SERVER_MSG":
+            assert frame["data"]["type"] == "messages", frame
+            assert isinstance(frame["data"]["messages"], dict), frame
+        elif kind == "ERROR":
+            assert isinstance(frame["data"]["content"], str), frame
+        else:
+            raise AssertionError(f"Sotopia's page cannot handle a {kind} frame: {frame}")
 
 
 def _start(sock, env_id: str, agent_ids: list[str], **extra) -> None:
@@ -139,8 +151,9 @@ def test_the_seeds_aiohttp_example_as_written(server):
         proc.kill()
         proc.wait(timeout=30)
     frames = [json.loads(line.removeprefix("Received: ")) for line in lines]
-    assert [f["type"] for f in frames[-2:]] == ["FINISH_SIM", "END_SIM"]
-    final = frames[-3]["data"]["messages"]
+    assert [f["type"] for f in frames[-2:]] == ["SERVER_MSG", "END_SIM"]
+    assert "FINISH_SIM" not in {f["type"] for f in frames}
+    final = frames[-2]["data"]["messages"]
     assert final["environment"] == env_id and final["agents"] == [a1, a2]
     assert all(len(r[1]) == 8 for r in final["rewards"])  # seven dimensions and the overall
 
@@ -204,8 +217,8 @@ def test_ports_of_sotopias_api_tests_seeded_through_the_api(server):
             ["SERVER_MSG", "SERVER_MSG"]
         sock.send(json.dumps({"type": "FINISH_SIM"}))
         tail = _until_end(sock)
-    assert [f["type"] for f in tail[-3:]] == ["ERROR", "FINISH_SIM", "END_SIM"]
-    assert tail[-3]["data"]["type"] == "SIMULATION_INTERRUPTED"
+    assert [f["type"] for f in tail[-2:]] == ["ERROR", "END_SIM"]
+    assert tail[-2]["data"]["type"] == "SIMULATION_INTERRUPTED"
     for path in ("/agents/tmppk_agent1", "/scenarios/tmppk_env_profile",  # 16, 17
                  "/relationship/tmppk_relationship",  # 18
                  "/evaluation_dimensions/tmppk_evaluation_dimension_list"):  # 19
@@ -233,9 +246,8 @@ def test_a_scripted_episode_reads_like_the_golden_capture(server):
         _start(sock, env, [a1, a2], agent_models=["standin", "standin"],
                evaluator_model="standin")
         frames = _until_end(sock)
-    assert [f["type"] for f in frames] == [f["type"] for f in golden[:-1]] + \
-        ["FINISH_SIM", "END_SIM"]
-    for ours, theirs in zip(frames[:-3], golden[:-2]):
+    assert [f["type"] for f in frames] == [f["type"] for f in golden[:-1]] + ["END_SIM"]
+    for ours, theirs in zip(frames[:-2], golden[:-2]):
         mine, real = ours["data"]["messages"], theirs["data"]["messages"]
         assert set(mine) == set(real) and ours["data"]["type"] == "messages"
         assert [[row[:2] for row in t] for t in mine["messages"]] == \
@@ -243,7 +255,7 @@ def test_a_scripted_episode_reads_like_the_golden_capture(server):
         assert [[row for row in t] for t in mine["messages"]][1:] == real["messages"][1:]
         assert [r[2] for r in mine["messages"][0][2:]] == [r[2] for r in
                                                           real["messages"][0][2:]]
-    final = frames[-3]["data"]["messages"]
+    final = frames[-2]["data"]["messages"]
     assert final["rewards"] != [0.0, 0.0]  # scored, unlike the capture
     assert final["messages"][-2][0][:2] == ["Evaluation", "Rewards"]
     assert final["reasoning"].startswith(
@@ -257,15 +269,15 @@ def test_scores_are_real_and_the_log_replays_to_the_same_episode_log(server):
         _start(sock, env_id, agents, agent_models=["builtin", "builtin"],
                evaluator_model="builtin", tag="scored")
         frames = _until_end(sock)
-    assert [f["type"] for f in frames[-2:]] == ["FINISH_SIM", "END_SIM"]
-    assert all(f["type"] == "SERVER_MSG" for f in frames[:-2])
-    final = EpisodeLog.model_validate(frames[-3]["data"]["messages"])
+    assert [f["type"] for f in frames[-2:]] == ["SERVER_MSG", "END_SIM"]
+    assert all(f["type"] == "SERVER_MSG" for f in frames[:-1])
+    final = EpisodeLog.model_validate(frames[-2]["data"]["messages"])
     for overall, dims in final.rewards:
         assert all(DIMS[k][0] <= v <= DIMS[k][1] for k, v in dims.items() if k in DIMS)
         assert dims["overall_score"] == overall
     assert final.models == ["builtin", "builtin", "builtin"]
     stored = httpx.get(f"{base}/episodes/id/{final.pk}").json()
-    assert stored == [frames[-3]["data"]["messages"]]
+    assert stored == [frames[-2]["data"]["messages"]]
     state = episode.fold(episode.initial_state(), client.ref(EPISODE, final.pk).events())
     assert episode_log(final.pk, state) == stored[0]
     assert httpx.get(f"{base}/simulation_status/{final.pk}").json() == "Completed"
@@ -308,13 +320,12 @@ def test_a_failing_evaluator_is_retried_then_recorded_as_a_failure_never_as_zero
         recovered = _until_end(sock)
         _start(sock, always, [a1, a2], **models)  # the same socket, another simulation
         failed = _until_end(sock)
-    assert recovered[-3]["data"]["messages"]["rewards"][0][0] == pytest.approx(
+    assert recovered[-2]["data"]["messages"]["rewards"][0][0] == pytest.approx(
         sum(hi for _, hi in DIMS.values()) / 7)
-    assert [f["type"] for f in failed[-4:]] == ["SERVER_MSG", "ERROR", "FINISH_SIM",
-                                                "END_SIM"]
-    assert failed[-3]["data"]["type"] == "SIMULATION_ERROR"
-    assert failed[-3]["data"]["details"] == failed[-3]["data"]["content"]
-    log = failed[-4]["data"]["messages"]
+    assert [f["type"] for f in failed[-3:]] == ["SERVER_MSG", "ERROR", "END_SIM"]
+    assert failed[-2]["data"]["type"] == "SIMULATION_ERROR"
+    assert failed[-2]["data"]["details"] == failed[-2]["data"]["content"]
+    log = failed[-3]["data"]["messages"]
     assert log["rewards"] == [0.0, 0.0] and "Evaluation failed after 3 attempts" in \
         log["reasoning"]
     assert httpx.get(f"{base}/simulation_status/{log['pk']}").json() == "Error"
@@ -415,7 +426,7 @@ def test_every_error_code_and_the_token_rules(server, monkeypatch):
         codes.append(frame["data"]["type"])
         sock.send(json.dumps({"type": "END_SIM", "data": ""}))
         tail = _until_end(sock)
-        codes.append(tail[-3]["data"]["type"])
+        codes.append(tail[-2]["data"]["type"])
     assert codes == ["SIMULATION_NOT_STARTED", "OTHER", "OTHER", "OTHER",
                      "RESOURCE_NOT_FOUND", "RESOURCE_NOT_FOUND", "RESOURCE_NOT_FOUND",
                      "SIMULATION_ALREADY_STARTED", "SIMULATION_INTERRUPTED"]

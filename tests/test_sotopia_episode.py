@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
@@ -203,3 +204,23 @@ async def test_a_human_agent_takes_its_turns_through_act():
     _, state = await table.state(EPISODE, "e4")
     assert len(state["steps"]) == 4 and outcome_of(state) == "completed"
     assert [s[0]["action_type"] for s in state["steps"][::2]] == ["speak", "speak"]
+
+
+async def test_repetitions_differ_and_a_rerun_of_one_episode_id_is_the_same_episode():
+    """The built-in model is seeded from the episode: ten repetitions of one scenario and pair
+    are not ten copies of one conversation (whose summary would claim a certainty it has not
+    got), and the same episode id played again, on another store, is the same conversation."""
+    setup = _setup(models=["builtin", "builtin", "builtin"])
+
+    async def played(table: EntityTable, episode_id: str) -> tuple[str, Any]:
+        reply = await table.ask(EPISODE, episode_id, {"type": "start", "setup": setup})
+        assert not isinstance(reply, ErrorReply), reply
+        _, state = await table.state(EPISODE, episode_id)
+        assert outcome_of(state) == "completed"
+        turns = [row for step in state["steps"] for row in step]
+        return repr(turns), state["rewards"]
+
+    table = _table()
+    runs = [await played(table, f"reps.{i}") for i in range(10)]
+    assert len({transcript for transcript, _ in runs}) >= 5, runs
+    assert await played(_table(), "reps.3") == runs[3]

@@ -21,6 +21,7 @@ activation with cut, and ``resume`` carries it on: the log says both.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 from actors.sotopia import social
@@ -203,6 +204,12 @@ async def _call(ctx: Context, model: str, request: ModelRequest) -> tuple[Any, l
     return None, errors
 
 
+def seed_of(episode_id: str) -> int:
+    """The episode's sampling seed, from its id (a batch's repetitions have ids of their own):
+    repetitions differ, a rerun or resume of one episode asks as it asked before."""
+    return int.from_bytes(hashlib.sha256(episode_id.encode()).digest()[:4], "big")
+
+
 async def _decide_action(ctx: Context, setup: dict, steps: list, actor: int
                          ) -> tuple[dict[str, Any], list[str]]:
     agents = setup["agents"]
@@ -210,7 +217,7 @@ async def _decide_action(ctx: Context, setup: dict, steps: list, actor: int
     model = setup["models"][1 + actor]
     request = ModelRequest(social.agent_prompt(setup["scenario"], agents, steps, actor),
                            json_schema=social.action_schema(names), model=model,
-                           temperature=0.7, max_tokens=600)
+                           temperature=0.7, max_tokens=600, seed=seed_of(ctx.entity_id))
     answer, errors = await _call(ctx, model, request)
     if answer is None:
         return {"action_type": "none", "argument": "", "to": []}, errors

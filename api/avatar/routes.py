@@ -234,7 +234,7 @@ async def read_session(sessionId: str, request: Request  # noqa: N803 - the wire
              openapi_extra={**_API_KEY, "x-avatar-snake": True})
 async def generic_start(body: StartRequest, request: Request) -> StartResponse:
     """One step (Agora ConvoAI's generic avatar vendor): token issued and session started.
-    The socket takes the token as ``Authorization: Bearer``."""
+    The socket takes the token in the address it answers, or as ``Authorization: Bearer``."""
     owner = request.state.avatar_owner
     session_id = str(uuid.uuid4())
     token, claims = keys.issue_token(session_id, owner)
@@ -245,5 +245,7 @@ async def generic_start(body: StartRequest, request: Request) -> StartResponse:
                             "fps": FRAME_RATES[body.quality], "sample_rate": None,
                             "jti": claims.jti, "expires_at": claims.expires_at,
                             "at": time.time()})
-    return StartResponse(session_id=session_id, websocket_address=websocket_address(request),
-                         session_token=token)
+    # The token rides in the address too: Agora's generic audio sender connects to it as
+    # given, with no headers (a Bearer header keeps working).
+    address = websocket_address(request, {"sessionId": session_id, "sessionToken": token})
+    return StartResponse(session_id=session_id, websocket_address=address, session_token=token)

@@ -162,7 +162,8 @@ def summary(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = ("model",)
             ) -> list[dict[str, Any]]:
     """Per group (model, or model and scenario): episodes completed, and for the overall score
     and each dimension the mean over both agents' scores with its 95% confidence interval
-    (Student's t), as Sotopia's benchmark reports."""
+    (Student's t), as Sotopia's benchmark reports: {"mean", "ci95" (None for one sample),
+    "n", "identical" (every sample the same)}."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         if row["status"] == "completed":
@@ -181,8 +182,12 @@ def summary(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = ("model",)
             if not values:
                 continue
             mean = statistics.fmean(values)
+            # None where there is no interval: one sample. Samples that are all equal get a
+            # zero half-width and say so ("identical"): their interval is no evidence of
+            # certainty, only of a model that answered the same every time.
             half = (t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-                    if len(values) > 1 else float("nan"))
-            entry[name] = {"mean": mean, "ci95": half, "n": len(values)}
+                    if len(values) > 1 else None)
+            entry[name] = {"mean": mean, "ci95": half, "n": len(values),
+                           "identical": len(values) > 1 and len(set(values)) == 1}
         out.append(entry)
     return out

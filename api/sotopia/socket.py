@@ -8,11 +8,13 @@ Frames are {"type", "data"}.
   human_agent_ids).
 - Out: SERVER_MSG {"type": "messages", "messages": <EpisodeLog so far>} after the opening
   observations and after every step (with "waiting_for": <agent id> while a human's turn is
-  awaited), a last one with the evaluation; then FINISH_SIM {} (the seed's end) and END_SIM {}
-  (what Sotopia's clients wait for). ERROR {"type": <code>, "details", "content"}; an ERROR
-  that ends a simulation (SIMULATION_INTERRUPTED after a stop, SIMULATION_ERROR when the
-  episode or its evaluation failed) comes after the last SERVER_MSG and before FINISH_SIM
-  and END_SIM.
+  awaited), a last one with the evaluation; then END_SIM {}, and nothing after it. ERROR
+  {"type": <code>, "details", "content"}; an ERROR that ends a simulation
+  (SIMULATION_INTERRUPTED after a stop, SIMULATION_ERROR when the episode or its evaluation
+  failed) comes after the last SERVER_MSG and before END_SIM.
+  FINISH_SIM is never sent: the seed's table swaps the directions of END_SIM and FINISH_SIM,
+  and Sotopia's own page (the real client) crashes on a FINISH_SIM from the server, whose
+  original never sends one. Where the seed and the clients disagree, the clients win.
 The socket takes another START_SIM after the end. The episode runs in its actor: a client that
 leaves does not stop it, and it is readable from /episodes.
 
@@ -85,8 +87,7 @@ class _Simulation:
     def end(self, *frames: dict[str, Any]) -> None:
         for frame in frames:
             self.session.push(frame)
-        self.session.push({"type": "FINISH_SIM", "data": {}})
-        self.session.push({"type": "END_SIM", "data": {}})
+        self.session.push({"type": "END_SIM", "data": {}})  # the last frame of a simulation
 
     async def handle(self, frame: Any) -> None:
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
