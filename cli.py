@@ -54,7 +54,7 @@ class _Local:
 
         self.sims = Simulations.connect()
 
-    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int) -> Any:
+    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int | None) -> Any:
         from schemas.sotopia import BatchSpec
 
         return self.sims.start(batch, BatchSpec(**spec) if spec else None, concurrency)
@@ -83,7 +83,7 @@ class _Remote:
                              f"{r.text[:500]}")
         return r.json()
 
-    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int) -> Any:
+    def start(self, batch: str, spec: dict[str, Any] | None, concurrency: int | None) -> Any:
         return self._ok(self.http.post("/v1/batches", json={
             "batch_id": batch, "spec": spec, "concurrency": concurrency}))
 
@@ -99,7 +99,7 @@ class _Remote:
 # ------------------------------------------------------------------ simulate
 
 
-def _watch(progress: Callable[[], dict[str, Any]], concurrency: int, every: float = 0.5
+def _watch(progress: Callable[[], dict[str, Any]], concurrency: int | None, every: float = 0.5
            ) -> Iterator[dict[str, Any]]:
     began, first = time.monotonic(), progress()
     settled0 = first["done"] + first["failed"]
@@ -110,7 +110,7 @@ def _watch(progress: Callable[[], dict[str, Any]], concurrency: int, every: floa
         rate = (settled - settled0) / elapsed if elapsed > 0.5 else 0.0
         left = p["total"] - settled
         yield {**p, "rate": rate, "eta": left / rate if rate > 0 else math.inf,
-               "running": min(concurrency, left) if p["status"] == "running" else 0}
+               "running": min(concurrency or 100, left) if p["status"] == "running" else 0}
         if p["status"] != "running":
             return
         time.sleep(every)
@@ -236,8 +236,10 @@ def _interrupted(console: Any, args: argparse.Namespace, rows: list[dict[str, An
     _write(done, args.json, args.csv)
     again = f"actorlog simulate --batch {args.batch} --resume" + (
         f" --url {args.url}" if args.url else "")
-    where = "it runs on in the service; watch it" if args.url else "go on"
-    console.print(f"interrupted at {len(done)}/{len(rows) or '?'}; {where} with: {again}")
+    console.print(f"interrupted at {len(done)}/{len(rows) or '?'}; go on with: {again}")
+    if args.url:
+        console.print("(the batch runs on in the service meanwhile; stop it with POST "
+                      f"/v1/batches/{args.batch}/stop)")
     return 130
 
 
@@ -259,8 +261,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a model per run of the grid: one name plays and judges, or "
                           "evaluator,agent1,agent2 (default: builtin); repeat for several")
     sim.add_argument("--reps", type=int, default=1, help="repetitions of each episode")
-    sim.add_argument("--concurrency", type=int, default=100,
-                     help="episodes running at once in this batch")
+    sim.add_argument("--concurrency", type=int, default=None,
+                     help="episodes running at once in this batch (default: 100, or with "
+                          "--resume the batch's last run's)")
     sim.add_argument("--batch", default=None,
                      help="the batch id (default: batch-<date>-<time>): run it again with "
                           "--resume to go on where it stopped")

@@ -299,7 +299,9 @@ class BatchRequest(BaseModel):
     batch_id: str | None = Field(None, min_length=1, max_length=200,
                                  pattern=r"^[A-Za-z0-9_.:-]+$")
     spec: BatchSpec | None = None
-    concurrency: int = Field(100, ge=1, le=5_000)
+    concurrency: int | None = Field(None, ge=1, le=5_000,
+                                    description="episodes at once; default: the batch's last "
+                                                "run's, else 100")
 
 
 class BatchProgress(BaseModel):

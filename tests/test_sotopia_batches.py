@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -28,8 +29,10 @@ AGENTS = [a["pk"] for a in builtin_data.AGENTS]
 def server(ray_session, tmp_path_factory):
     models = {"providers": {"slow": {"type": "builtin", "delay": 0.03}}}
     data_dir = str(tmp_path_factory.mktemp("batches"))
-    url, settings, client = start_inprocess_server(ray_session, data_dir,
-                                                   models=json.dumps(models))
+    # the resume sweep every second: a test of stop waits past two of its periods
+    url, settings, client = start_inprocess_server(
+        ray_session, data_dir, models=json.dumps(models),
+        options={"ACTORLOG_SOTOPIA_SWEEP_SECONDS": "1"})
     yield url, settings, client
     kill_hosts(client)
 
@@ -169,3 +172,99 @@ def test_the_actorlog_command_over_http_writes_json_csv_and_a_summary(server, tm
         assert len(list(csv.DictReader(f))) == 8
     assert "SOTOPIA-Eval" in run.stdout and "builtin" in run.stdout and "±" in run.stdout
     assert f"batch {batch_id}: finished, 8 done, 0 failed" in run.stderr
+
+
+def test_a_stop_in_the_first_second_is_final_and_a_resent_post_is_not_queued(server):
+    """Stopped in its first second, a large batch at concurrency 1 stays stopped past two
+    sweep periods (nothing runs, no run_cut, no second run). A re-POST of a running batch
+    answers at once (same spec or none: 200 with its progress; another spec: 409)."""
+    base, _, client = server
+    u = httpx.Client(base_url=base, timeout=20)  # a re-POST that hangs fails here
+    spec = {"scenarios": SCENARIOS, "agents": AGENTS, "pairing": "all", "models": ["slow"],
+            "reps": 40}
+    first = u.post("/v1/batches", json={"spec": spec, "concurrency": 1})
+    assert first.status_code == 202 and first.json()["total"] >= 6_000, first.text
+    batch_id = first.json()["batch_id"]
+    again = u.post("/v1/batches", json={"batch_id": batch_id, "spec": spec})
+    assert again.status_code == 200 and again.json()["status"] == "running"
+    bare = u.post("/v1/batches", json={"batch_id": batch_id})
+    assert bare.status_code == 200 and bare.json()["runs"] == 1
+    other = u.post("/v1/batches", json={"batch_id": batch_id, "spec": {**spec, "reps": 2}})
+    assert other.status_code == 409 and "another plan" in other.json()["detail"]
+    stopped = u.post(f"/v1/batches/{batch_id}/stop")
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
+    settled = stopped.json()["done"] + stopped.json()["failed"]
+    events = client.ref(BATCH, batch_id).events()
+    time.sleep(3.5)  # past two sweep periods (1 s each here), and the sweep's first look
+    later = client.ref(BATCH, batch_id).events()
+    assert [e.type for e in later] == [e.type for e in events]
+    types = [e.type for e in later]
+    assert types.count("run_started") == 1 and "run_cut" not in types
+    assert types[-1] == "run_stopped"
+    now = u.get(f"/v1/batches/{batch_id}").json()
+    assert now["status"] == "stopped" and now["done"] + now["failed"] == settled
+    # the episode under way at the stop stopped too, and no other began
+    started = [f"{batch_id}.{i}" for i in range(3)]
+    assert sum(_started(client, e) for e in started) <= 1
+    # started again by someone: it goes on at the concurrency its last run was given
+    restarted = u.post("/v1/batches", json={"batch_id": batch_id})
+    assert restarted.status_code == 202 and restarted.json()["status"] == "running"
+    run = [e for e in client.ref(BATCH, batch_id).events() if e.type == "run_started"]
+    assert [e.data["concurrency"] for e in run] == [1, 1]
+    assert u.post(f"/v1/batches/{batch_id}/stop").json()["status"] == "stopped"
+
+
+def test_a_plan_too_large_is_counted_and_refused_before_it_is_built(server):
+    base, _, _ = server
+    u = httpx.Client(base_url=base, timeout=20)
+    spec = {"scenarios": [f"s{i}" for i in range(4_000)],
+            "agents": [f"a{i}" for i in range(4_000)]}
+    r = u.post("/v1/batches", json={"spec": spec})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == ("a batch has at most 100,000 episodes; this plan would "
+                                  "have 8,000,000")
+    r = u.post("/v1/batches", json={"spec": {**spec, "pairing": "all", "reps": 10_000}})
+    assert "639,840,000,000,000" in r.json()["detail"]  # 4,000 x 3,999 x 4,000 x 10,000
+    r = u.post("/v1/batches", json={"spec": {**spec, "pairing": "sample:3"}})
+    assert "12,000" not in r.text and r.status_code == 404  # 12,000 fits: then ids are looked up
+
+
+def test_sampled_pairs_are_distinct_ordered_pairs_of_two_agents():
+    from api.sotopia.batches import _pairs
+    from schemas.sotopia import BatchSpec
+
+    agents = [f"a{i}" for i in range(7)]
+    pairs = _pairs(BatchSpec(pairing="sample:42"), agents, 0)
+    assert len(pairs) == 42 and all(a != b for a, b in pairs)
+    assert sorted(map(tuple, pairs)) == sorted((a, b) for a in agents for b in agents
+                                               if a != b)
+    assert _pairs(BatchSpec(pairing="sample:5", seed=3), agents, 1) == \
+        _pairs(BatchSpec(pairing="sample:5", seed=3), agents, 1)
+
+
+def test_ctrl_c_in_actorlog_simulate_writes_what_is_done_and_says_how_to_go_on(server,
+                                                                            tmp_path):
+    base, _, _ = server
+    out_json = tmp_path / "so-far.json"
+    batch_id = f"ctrlc-{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "cli.py"), "simulate", "--url", base,
+         "--scenarios", SCENARIOS[0], "--agents", ",".join(AGENTS[:2]), "--models", "slow",
+         "--reps", "200", "--concurrency", "2", "--batch", batch_id, "--json",
+         str(out_json), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT)
+    try:
+        poll(lambda: httpx.get(f"{base}/v1/batches/{batch_id}").json(),
+             lambda p: p.get("done", 0) >= 2, 120)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"go on with: actorlog simulate --batch {batch_id} --resume --url {base}" in \
+        " ".join(err.split())
+    done = json.loads(out_json.read_text())
+    assert len(done) >= 2 and all(r["status"] != "pending" for r in done)
+    assert f"interrupted at {len(done)}/200; go on with" in " ".join(err.split())
+    httpx.post(f"{base}/v1/batches/{batch_id}/stop", timeout=60)

@@ -8,11 +8,16 @@ episodes with no result: a finished one is never run twice, and one cut mid-way 
 from its last committed turn (its own log says cut, then resumed; the result says resumed).
 
 Commands
-  run     {"plan"?, "concurrency"} -> planned (the first time), run_started, episode_done...,
-          run_finished. Later runs may omit the plan; a different plan is refused (conflict).
+  run     {"plan"?, "concurrency"?, "resume"?} -> planned (the first time), run_started,
+          episode_done..., run_finished. Later runs may omit the plan; a different plan is
+          refused (conflict). Without a concurrency a run keeps its last run's. With
+          "resume" (the sweep's, after a crash) it does nothing to a batch that was stopped or
+          has finished: a stop is final until someone starts the batch again.
           Progress: {"accepted"} then {"done", "failed", "running", "total"} as results land.
-  stop    {} -> run_stopped for a batch cut and not running (a running one is stopped with
-          the platform's cancel, which stops its episodes under way too).
+  stop    {"reason"?} -> run_stopped unless the batch has finished or stopped already. Sent
+          right after the platform's cancel (which stops a running run and its episodes under
+          way, at once), it queues behind the run being cancelled, so the log says stopped
+          however the cancel landed.
 A run cut by a crash is closed at the next activation with run_cut; ``run`` goes on with it.
 """
 
@@ -29,10 +34,11 @@ from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
-__all__ = ["BATCH", "batch", "episode_id_of", "progress_of"]
+__all__ = ["BATCH", "DEFAULT_CONCURRENCY", "batch", "episode_id_of", "progress_of", "same_plan"]
 
 BATCH = "sotopia_batch"
 MAX_CONCURRENCY = 5_000
+DEFAULT_CONCURRENCY = 100
 _FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
 _GROUP = 200  # results per episode_done event at most
 #: seconds a command may go without anything new in its episode's log before it is sent again
@@ -42,7 +48,8 @@ LOOK = 10.0
 
 
 def initial() -> dict[str, Any]:
-    return {"plan": None, "status": "new", "done": {}, "runs": 0, "cuts": 0, "error": None}
+    return {"plan": None, "status": "new", "done": {}, "runs": 0, "cuts": 0, "error": None,
+            "concurrency": None}
 
 
 batch = register(EntityKind(BATCH, initial, snapshot_every=200))
@@ -62,14 +69,18 @@ def progress_of(state: dict[str, Any]) -> dict[str, Any]:
             "cuts": state["cuts"]}
 
 
-def _same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["episodes"] == b["episodes"] and all(
         a.get(k) == b.get(k) for k in ("max_turns", "tag", "dimension_list", "attempts"))
 
 
 @batch.command("run")
 async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
-    concurrency = cmd.get("concurrency", 100)
+    if cmd.get("resume") and state["status"] in ("stopped", "finished"):
+        return None  # a stop is final until someone starts the batch again
+    concurrency = cmd.get("concurrency")
+    if concurrency is None:  # a run goes on as the last was told to
+        concurrency = state.get("concurrency") or DEFAULT_CONCURRENCY
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise Rejected(f"concurrency is 1 to {MAX_CONCURRENCY}", code="invalid")
     plan = cmd.get("plan")
@@ -78,7 +89,7 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
             raise Rejected(f"batch {ctx.entity_id} does not exist: the first run needs a "
                            "plan with episodes", code="not_found")
         await ctx.commit(NewEvent("planned", {"plan": plan}))
-    elif plan is not None and not _same_plan(plan, state["plan"]):
+    elif plan is not None and not same_plan(plan, state["plan"]):
         raise Rejected(f"batch {ctx.entity_id} exists with another plan: run it again "
                        "without one, or choose another batch id", code="conflict")
     await ctx.commit(NewEvent("run_started", {"concurrency": concurrency,
@@ -89,7 +100,9 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
 
 @batch.command("stop")
 def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
-    if state["status"] != "cut":
+    # No run is under way while this runs (one command at a time): a status of "running"
+    # here is a run whose cancel ended it before it could say so.
+    if state["status"] in ("new", "finished", "stopped"):
         return None
     return NewEvent("run_stopped", {"reason": str(cmd.get("reason") or "stopped")})
 
@@ -296,6 +309,7 @@ def planned(state: dict, data: dict) -> dict:
 @batch.event("run_started")
 def run_started(state: dict, data: dict) -> dict:
     state["status"], state["runs"] = "running", state["runs"] + 1
+    state["concurrency"] = data["concurrency"]
     return state
 
 

@@ -12,8 +12,9 @@ import random
 import statistics
 from typing import Any, Iterable
 
-from actors.sotopia.batch import BATCH, episode_id_of, progress_of
+from actors.sotopia.batch import BATCH, episode_id_of, progress_of, same_plan
 from actors.sotopia.profiles import AGENT, SCENARIO
+from api.kit import send
 from api.runtime import Runtime
 from api.sotopia import data
 from api.sotopia.data import Missing
@@ -22,7 +23,16 @@ from runtime.host import replay
 from runtime.registry import get_kind
 from schemas.sotopia import MAX_BATCH, BatchSpec
 
-__all__ = ["BatchSpec", "Missing", "plan_of", "progress", "result_rows", "start", "summary"]
+__all__ = ["BatchSpec", "Conflict", "Missing", "TooLarge", "plan_of", "planned_size",
+           "progress", "result_rows", "start", "stop", "summary"]
+
+
+class Conflict(Exception):
+    """The batch id exists with another plan."""
+
+
+class TooLarge(ValueError):
+    """The plan would have more episodes than a batch may: refused before it is built."""
 
 #: two-sided 95% quantiles of Student's t by degrees of freedom (the normal's past the table)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -49,6 +59,18 @@ def _models(name: str) -> list[str]:
     raise ValueError(f"a model is a name or 'evaluator,agent1,agent2', not {name!r}")
 
 
+def _pair_count(spec: BatchSpec, agents: int) -> int:
+    """How many pairs _pairs gives for ``agents`` agents, without making them."""
+    if spec.agent_pairs:
+        return len(spec.agent_pairs)
+    ordered = agents * (agents - 1)
+    if spec.pairing == "all":
+        return ordered
+    if spec.pairing.startswith("sample:"):
+        return min(int(spec.pairing.split(":", 1)[1]), ordered)
+    return agents // 2
+
+
 def _pairs(spec: BatchSpec, agents: list[str], env_index: int) -> list[list[str]]:
     if spec.agent_pairs:
         return [list(p) for p in spec.agent_pairs]
@@ -56,31 +78,54 @@ def _pairs(spec: BatchSpec, agents: list[str], env_index: int) -> list[list[str]
     if rule == "all":
         return [[a, b] for a in agents for b in agents if a != b]
     if rule.startswith("sample:"):
+        # indices into the ordered pairs, drawn without listing them all (n * (n - 1) of them)
         rng = random.Random(f"{spec.seed}|{env_index}")
-        everything = [[a, b] for a in agents for b in agents if a != b]
-        return rng.sample(everything, min(int(rule.split(":", 1)[1]), len(everything)))
+        n = len(agents)
+        picked = rng.sample(range(n * (n - 1)), _pair_count(spec, n))
+        return [[agents[k // (n - 1)],
+                 agents[(k % (n - 1)) + (1 if k % (n - 1) >= k // (n - 1) else 0)]]
+                for k in picked]
     # "consecutive": (a0, a1), (a2, a3)... so each agent plays once per scenario
     return [agents[i:i + 2] for i in range(0, len(agents) - 1, 2)]
 
 
+def _scenarios(spec: BatchSpec, d: Any) -> list[str]:
+    if not spec.scenarios:
+        return [s["pk"] for s in d.records(SCENARIO)]
+    scenarios: list[str] = []
+    for item in spec.scenarios:
+        if item.startswith("tag:"):
+            found = [s["pk"] for s in d.scenarios_tagged(item[4:])]
+            if not found:
+                raise Missing(f"No scenarios found with tag={item[4:]}")
+            scenarios += found
+        else:
+            scenarios.append(item)
+    return scenarios
+
+
+def planned_size(spec: BatchSpec, scenarios: int, agents: int) -> int:
+    """Episodes the spec's plan has, counted, not built."""
+    if spec.episodes:
+        return len(spec.episodes) * spec.reps
+    return scenarios * _pair_count(spec, agents) * len(spec.models) * spec.reps
+
+
 async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
     """The batch's plan: every episode with its scenario, agents, models and repetition, and
-    what they share (turns, tag, dimensions). Missing names an id or tag that finds nothing."""
+    what they share (turns, tag, dimensions). Its size is counted before anything is built:
+    TooLarge past MAX_BATCH. Missing names an id or tag that finds nothing."""
     d = await data.directory(rt)
+    scenarios = [] if spec.episodes else _scenarios(spec, d)
+    agents = [] if spec.episodes else (spec.agents or [a["pk"] for a in d.records(AGENT)])
+    size = planned_size(spec, len(scenarios), len(agents))
+    if size > MAX_BATCH:
+        raise TooLarge(f"a batch has at most {MAX_BATCH:,} episodes; this plan would have "
+                       f"{size:,}")
     episodes: list[dict[str, Any]] = []
     if spec.episodes:
         grid = [(e.env_id, list(e.agent_ids), e.models or spec.models[0]) for e in spec.episodes]
     else:
-        scenarios: list[str] = []
-        for item in spec.scenarios or [s["pk"] for s in d.records(SCENARIO)]:
-            if item.startswith("tag:"):
-                found = [s["pk"] for s in d.scenarios_tagged(item[4:])]
-                if not found:
-                    raise Missing(f"No scenarios found with tag={item[4:]}")
-                scenarios += found
-            else:
-                scenarios.append(item)
-        agents = spec.agents or [a["pk"] for a in d.records(AGENT)]
         grid = [(env, pair, model) for k, env in enumerate(scenarios)
                 for pair in _pairs(spec, agents, k) for model in spec.models]
     for env, pair, model in grid:
@@ -89,8 +134,6 @@ async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
         for agent in pair:
             if d.record(AGENT, agent) is None:
                 raise Missing(f"Agent with id={agent} not found")
-        if len(episodes) + spec.reps > MAX_BATCH:
-            raise ValueError(f"a batch has at most {MAX_BATCH} episodes")
         for rep in range(spec.reps):
             episodes.append({"i": len(episodes), "env": env, "agents": pair,
                              "models": _models(model), "label": model, "rep": rep})
@@ -102,15 +145,41 @@ async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
             "attempts": spec.attempts}
 
 
-async def start(rt: Runtime, batch_id: str, spec: BatchSpec | None, concurrency: int
-                ) -> dict[str, Any]:
-    """Start (or go on with) the batch; returns once its plan and run are in its log. With no
-    spec, the batch must exist."""
+async def start(rt: Runtime, batch_id: str, spec: BatchSpec | None,
+                concurrency: int | None = None) -> dict[str, Any]:
+    """Start the batch, or go on with it (only the episodes with no result run); returns its
+    progress once its plan and run are in its log, with "started": False when a run of it was
+    under way already (nothing is sent then: the caller is not queued behind the running
+    batch). With no spec the batch must exist; with one, an existing batch must have the same
+    plan (Conflict otherwise). Without a concurrency a run keeps its last run's."""
+    state = await _state(rt, batch_id)
     plan = await plan_of(rt, spec) if spec is not None else None
-    command: dict[str, Any] = {"type": "run", "concurrency": concurrency}
-    if plan is not None:
+    if state is None and plan is None:
+        raise Missing(f"Batch with id={batch_id} not found")
+    if state is not None and plan is not None and not same_plan(plan, state["plan"]):
+        raise Conflict(f"batch {batch_id} exists with another plan: run it again without "
+                       "one, or choose another batch id")
+    ref = rt.client.ref(BATCH, batch_id)
+    if state is not None and state["status"] == "running" and await ref.arunning() is not None:
+        return {**await progress(rt, batch_id), "started": False}
+    command: dict[str, Any] = {"type": "run"}
+    if concurrency is not None:
+        command["concurrency"] = concurrency
+    if plan is not None and state is None:
         command["plan"] = plan
-    await data.launch(rt.client.ref(BATCH, batch_id), command)
+    await data.launch(ref, command)
+    return {**await progress(rt, batch_id), "started": True}
+
+
+async def stop(rt: Runtime, batch_id: str, reason: str) -> dict[str, Any]:
+    """Stop the batch and the episodes it runs; its progress, which says stopped. The cancel
+    reaches a running run at once; the stop command, queued behind it, makes the log say
+    stopped however the cancel landed. Final until someone starts the batch again: the sweep
+    never resumes a stopped batch."""
+    await progress(rt, batch_id)  # Missing for a batch that does not exist
+    ref = rt.client.ref(BATCH, batch_id)
+    await ref.acancel(reason)
+    await send(ref, {"type": "stop", "reason": reason}, data.REFUSALS)
     return await progress(rt, batch_id)
 
 

@@ -85,7 +85,9 @@ async def resume_stalled(rt: Runtime) -> int:
 
     # Batches first: a resumed batch drives its own episodes on.
     batches = [(i, d.model.batches[i]) for i in d.batches_in("running", "cut")]
-    resumed = sum(await asyncio.gather(*(one(BATCH, i, s, {"type": "run"})
+    # "resume": the batch goes on at the concurrency it was given, and not at all if it was
+    # stopped meanwhile (the directory may be a moment behind its log)
+    resumed = sum(await asyncio.gather(*(one(BATCH, i, s, {"type": "run", "resume": True})
                                          for i, s in batches)))
     under_way = [(i, d.model.episodes[i]["status"])
                  for i in d.episodes_in("running", "evaluating", "cut")]

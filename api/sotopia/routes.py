@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -377,17 +377,29 @@ def _batch_missing(exc: Missing) -> HTTPException:
     return _not_found(str(exc))
 
 
-@router.post("/v1/batches", response_model=BatchProgress, status_code=202)
-async def start_batch(body: BatchRequest, rt: Rt) -> dict[str, Any]:
+@router.post("/v1/batches", response_model=BatchProgress, status_code=202,
+             responses={200: {"model": BatchProgress,
+                              "description": "a run of this batch is under way already: its "
+                                             "progress (nothing new was started)"},
+                        409: {"description": "the batch exists with another plan"}})
+async def start_batch(body: BatchRequest, rt: Rt, response: Response) -> dict[str, Any]:
     """Starts a batch (with ``spec``) or goes on with one (without: only the episodes with no
-    result run). Returns once its plan and run are in its log; the batch runs in its entity."""
+    result run). Returns once its plan and run are in its log (202); the batch runs in its
+    entity. A batch whose run is under way already answers 200 with its progress at once, for
+    the same spec or none; another spec is a 409. A plan of more than 100,000 episodes is
+    refused (422) before it is built."""
     batch_id = body.batch_id or new_pk()
     try:
-        return await batches.start(rt, batch_id, body.spec, body.concurrency)
+        answer = await batches.start(rt, batch_id, body.spec, body.concurrency)
     except Missing as exc:
         raise _batch_missing(exc) from None
+    except batches.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    if not answer.pop("started"):
+        response.status_code = 200
+    return answer
 
 
 @router.get("/v1/batches/{batch_id}", response_model=BatchProgress)
@@ -412,12 +424,10 @@ async def batch_results(batch_id: str, rt: Rt, by_scenario: bool = False) -> dic
 
 @router.post("/v1/batches/{batch_id}/stop", response_model=BatchProgress)
 async def stop_batch(batch_id: str, rt: Rt) -> dict[str, Any]:
-    """Stops the batch and the episodes it runs; running it again goes on where it stopped."""
+    """Stops the batch and the episodes it runs, and answers once its log says stopped. Final
+    until someone starts it again (POST /v1/batches with its id), which goes on where it
+    stopped."""
     try:
-        await batches.progress(rt, batch_id)
+        return await batches.stop(rt, batch_id, "stopped by a client")
     except Missing as exc:
         raise _batch_missing(exc) from None
-    ref = rt.client.ref(BATCH, batch_id)
-    if not (await ref.acancel("stopped by a client")).get("cancelled"):
-        await send(ref, {"type": "stop", "reason": "stopped by a client"}, data.REFUSALS)
-    return await batches.progress(rt, batch_id)

@@ -56,10 +56,11 @@ class Simulations:
     def _run(self, coro: Any) -> Any:
         return self._loop.run_until_complete(coro)
 
-    def start(self, batch_id: str, spec: BatchSpec | None = None, concurrency: int = 100
-              ) -> dict[str, Any]:
+    def start(self, batch_id: str, spec: BatchSpec | None = None,
+              concurrency: int | None = None) -> dict[str, Any]:
         """Plan and start the batch (or, with no spec, go on with an existing one); returns its
-        progress once the run is in its log."""
+        progress once the run is in its log ("started": False when a run of it was under way
+        already). Without a concurrency: the last run's, else 100."""
         return self._run(batches.start(self.runtime, batch_id, spec, concurrency))
 
     def progress(self, batch_id: str) -> dict[str, Any]:
@@ -81,12 +82,8 @@ class Simulations:
             time.sleep(every)
 
     def stop(self, batch_id: str) -> dict[str, Any]:
-        from actors.sotopia.batch import BATCH
-
-        ref = self.runtime.client.ref(BATCH, batch_id)
-        if not ref.cancel("stopped by its driver").get("cancelled"):
-            ref.ask({"type": "stop", "reason": "stopped by its driver"})
-        return self.progress(batch_id)
+        """Stop the batch and its episodes under way; its progress, once its log says so."""
+        return self._run(batches.stop(self.runtime, batch_id, "stopped by its driver"))
 
     def results(self, batch_id: str) -> list[dict[str, Any]]:
         return self._run(batches.result_rows(self.runtime, batch_id))
