@@ -2,8 +2,8 @@
 WebSocket that tails a stream. A debugging and integration surface for operators; the API
 families have their own routers.
 
-It reads any entity of any user, so it is an operator API (api/operator.py): the operator token
-when one is configured, else loopback clients only."""
+It reads any entity of any user, so it is an operator API (api/operator.py): every caller
+presents the operator token."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from runtime.registry import get_kind
 from schemas.log_api import (EntitiesPage, EntityOut, EventOut, EventsPage, HostInfo, RuntimeInfo,
                              StateOut)
 
-_GUARD = {"route_class": OperatorRoute, "responses": detail_responses(401, 403, 404)}
+_GUARD = {"route_class": OperatorRoute, "responses": detail_responses(401, 404)}
 router = APIRouter(prefix="/v1/actors", tags=["log"], **_GUARD)
 info_router = APIRouter(prefix="/v1/runtime", tags=["log"], **_GUARD)
 tail_router = APIRouter(prefix="/v1/actors", tags=["log"])  # checks the operator itself
@@ -133,11 +133,12 @@ def _from_seq(raw: str) -> int | None:
 async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
     """Frames: {"type": "event", "event": {...}} for every event from ?from= (default 1) on,
     stored then live; {"type": "error", "detail": ...} then close 1008 on bad input. Without
-    the operator's rights the handshake is refused (403). A client that leaves frames unread
-    for TAIL_SEND_SECONDS is closed with 1013 and the reason "resume from=<seq>"."""
+    the operator token (?token= or Authorization: Bearer) the handshake is refused (403). A
+    client that leaves frames unread for TAIL_SEND_SECONDS is closed with 1013 and the reason
+    "resume from=<seq>"."""
     refusal = operator_refusal(websocket, websocket.query_params.get("token"))
-    if refusal is not None:
-        await websocket.close(code=1008, reason=refusal)
+    if refusal is not None:  # a close reason holds 123 bytes: the short form
+        await websocket.close(code=1008, reason="the operator token is required")
         return
     rt = current()
     next_seq = 1

@@ -24,7 +24,7 @@ from api.runtime import current
 from runtime.metrics import BUCKETS
 
 router = APIRouter(tags=["operator"], route_class=OperatorRoute,
-                   responses=detail_responses(401, 403, 503))
+                   responses=detail_responses(401, 503))
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

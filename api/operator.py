@@ -1,18 +1,19 @@
 """Who may use the operator APIs (the log API, /v1/runtime, /metrics): they read every user's
-entities, so no API family's user may.
+entities, so no API family's user may, and no caller is trusted for where it connects from
+(behind a reverse proxy every caller is loopback).
 
-ACTORLOG_ADMIN_TOKEN set: every caller, loopback included, presents it (Authorization: Bearer,
-or ?token= on a WebSocket, where browsers cannot set headers). Not set: loopback clients only,
-said at startup and in the README. A reverse proxy on the same machine makes every client look
-local: set the token then.
+Every caller presents the operator token (Authorization: Bearer, the scheme in any case, or
+?token= on a WebSocket, where browsers cannot set headers). The token is ACTORLOG_ADMIN_TOKEN;
+without it, a random one is made at the first start and kept in the data directory
+(``operator_token``), as Jupyter does, and the embedded service prints it with its URL. A
+cluster whose replicas do not share a data directory sets ACTORLOG_ADMIN_TOKEN.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
-
+import secrets
 from typing import Any, Callable, Coroutine
 
 from fastapi import Request, Response
@@ -20,50 +21,51 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from api.edge import EdgeRoute
+from api.local_files import data_dir, option, read_or_create
 
-__all__ = ["OperatorRoute", "admin_token", "operator_refusal"]
+__all__ = ["ENV", "TOKEN_FILE", "OperatorRoute", "admin_token", "ensure_token",
+           "operator_refusal"]
 
 ENV = "ACTORLOG_ADMIN_TOKEN"
+TOKEN_FILE = "operator_token"
+_made: dict[str, str] = {}  # data directory -> its token, read once per process
 
 
-def admin_token() -> str | None:
-    """Read at each check, so a replica sees the environment it was started with."""
-    return os.environ.get(ENV) or None
+def ensure_token(directory: str) -> str:
+    """The operator token kept in ``directory``, made now if there is none."""
+    path = os.path.join(os.path.abspath(directory), TOKEN_FILE)
+    token = _made.get(path)
+    if token is None:
+        token = _made[path] = read_or_create(path, "op_" + secrets.token_urlsafe(24))
+    return token
 
 
-def _loopback(conn: HTTPConnection) -> bool:
-    client = conn.client
-    if client is None:
-        return False
-    try:
-        return ipaddress.ip_address(client.host).is_loopback
-    except ValueError:
-        return False
+def admin_token() -> str:
+    """ACTORLOG_ADMIN_TOKEN, else the data directory's own token."""
+    return option(ENV) or ensure_token(data_dir())
 
 
 def operator_refusal(conn: HTTPConnection, query_token: str | None = None) -> str | None:
     """Why ``conn`` may not use an operator API, or None when it may."""
-    token = admin_token()
-    if token is None:
-        return None if _loopback(conn) else (
-            f"operator API: loopback clients only while {ENV} is not set")
     given = query_token
-    header = conn.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value:
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
         given = value.strip()
     if not given:
-        return "operator API: an operator token is required (Authorization: Bearer)"
-    if not hmac.compare_digest(given.encode(), token.encode()):
+        return ("operator API: the operator token is required (Authorization: Bearer; "
+                f"printed by the embedded service at start, kept in its data directory as "
+                f"{TOKEN_FILE}, or {ENV})")
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               admin_token().encode()):
         return "operator API: the operator token is not valid"
     return None
 
 
 class OperatorRoute(EdgeRoute):
     """The operator routes' class: the check runs before anything of the route (its
-    parameters, its reads) does. 401 with no or a bad token, 403 for a client that is not
-    local while no token is configured. A route class rather than a FastAPI dependency: this
-    is the hottest read path, and resolving a dependency costs more than the check."""
+    parameters, its reads) does; 401 with no or a bad token. A route class rather than a
+    FastAPI dependency: this is the hottest read path, and resolving a dependency costs more
+    than the check."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -72,8 +74,7 @@ class OperatorRoute(EdgeRoute):
             refusal = operator_refusal(request)
             if refusal is None:
                 return await handler(request)
-            status = 403 if admin_token() is None else 401
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            return JSONResponse({"detail": refusal}, status, headers=headers)
+            return JSONResponse({"detail": refusal}, 401,
+                                headers={"WWW-Authenticate": "Bearer"})
 
         return checked

@@ -49,8 +49,14 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
+#: the operator token of the services this bench starts (GET state is an operator route)
+OPERATOR_TOKEN = "bench-operator-token"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
 def _wrk(url: str, seconds: int) -> float:
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True,
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-H",
+                          f"Authorization: Bearer {OPERATOR_TOKEN}", url], capture_output=True,
                          text=True, timeout=seconds + 60).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -73,7 +79,7 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early: {proc.stdout.read()[-3000:]}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, headers=OPERATOR).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -123,6 +129,7 @@ def run(quick: bool = False) -> None:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env={**os.environ, **env, "ACTORLOG_DATA_DIR": data_dir,
                                      "ACTORLOG_PORT": str(port),
+                                     "ACTORLOG_ADMIN_TOKEN": OPERATOR_TOKEN,
                                      "ACTORLOG_NAMESPACE": f"bench-{port}"})
         url = f"http://127.0.0.1:{port}/v1/actors/counter/bench/state"
         try:

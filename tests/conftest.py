@@ -27,6 +27,12 @@ def fixtures_dir(*parts: str) -> str:
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+#: the operator token of every service the tests start (set before Ray starts, so that its
+#: processes, the Serve replicas and the services started as subprocesses all have it)
+OPERATOR_TOKEN = "test-operator-token"
+os.environ["ACTORLOG_ADMIN_TOKEN"] = OPERATOR_TOKEN
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
 
 @pytest.fixture(scope="session")
 def ray_session():

@@ -32,6 +32,10 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from api.families import settings_for  # noqa: E402
 from runtime.client import OutcomeUnknown, Unavailable, connect  # noqa: E402
+
+#: the operator token the test session set (tests/conftest.py) and this script inherited
+OPERATOR_TOKEN = os.environ.get("ACTORLOG_ADMIN_TOKEN", "")
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 from runtime.config import Settings  # noqa: E402
 from runtime.placement import alive_nodes, host_name  # noqa: E402
 from runtime.stores import open_store  # noqa: E402
@@ -132,7 +136,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     while len(replica_nodes) < 2 and time.monotonic() < deadline:
         for _ in range(20):  # new connections: the kernel hashes each to one replica
             with httpx.Client(timeout=10) as http:
-                replica_nodes.add(http.get(base + "/v1/runtime").json()["node"])
+                replica_nodes.add(http.get(base + "/v1/runtime", headers=OPERATOR).json()["node"])
         time.sleep(0.5)
     facts["replica_nodes"] = sorted(replica_nodes)
     phase("serve_deployed")
@@ -285,7 +289,7 @@ def run(cluster: Cluster, workers: list, namespace: str, dsn: str, facts: dict) 
     while True:
         try:
             with httpx.Client(timeout=10) as http:
-                r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state")
+                r = http.get(f"{base}/v1/actors/counter/{on_victim[0]}/state", headers=OPERATOR)
             facts["http_state_after"] = [r.status_code, r.json().get("version")]
             break
         except httpx.TransportError as exc:
@@ -390,8 +394,8 @@ async def tail_first_events(port: int, names: list[str]) -> int:
 
     ok = 0
     for name in names:
-        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/actors/counter/{name}/tail",
-                                      open_timeout=20) as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/actors/counter/{name}/tail"
+                                      f"?token={OPERATOR_TOKEN}", open_timeout=20) as ws:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
             ok += frame["type"] == "event" and frame["event"]["seq"] == 1
     return ok

@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, kill_hosts, wait_http
+from tests.conftest import OPERATOR, ROOT, free_port, kill_hosts, wait_http
 
 FILES = ("tests/example_family/note.py", "tests/example_family/__init__.py")
 
@@ -58,7 +58,7 @@ def test_a_new_family_served_beside_the_platform(notes):
     assert httpx.put(f"{notes}/notes/n2", content=b'{"text": "\\ud800"}',
                      headers={"content-type": "application/json"}).status_code == 422
     # the platform's log API reads the new kind's stream as any other
-    events = httpx.get(f"{notes}/v1/actors/note/n1/events").json()["events"]
+    events = httpx.get(f"{notes}/v1/actors/note/n1/events", headers=OPERATOR).json()["events"]
     assert [e["type"] for e in events] == ["written", "written"]
     paths = httpx.get(f"{notes}/openapi.json").json()["paths"]
     assert "/notes/{note_id}" in paths and "/threads/" not in paths  # only what was composed

@@ -13,7 +13,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import kill_hosts, poll, start_inprocess_server
+from tests.conftest import (OPERATOR, OPERATOR_TOKEN, kill_hosts, poll,
+                            start_inprocess_server)
 from tests.opengpts_helpers import User, parse_sse
 
 SLOW = {"type==chatbot/llm_type": "GPT 4 Turbo"}  # the built-in model, 25 ms a word
@@ -234,28 +235,54 @@ def test_ingest_with_a_config_that_is_not_an_object_is_422(base):
 # ------------------------------------------------------------------ 3. the operator's log API
 
 
-def test_log_api_without_a_token_answers_loopback_only(base, client, monkeypatch):
-    """Loopback over real HTTP; a remote client through the same ASGI app with the remote
-    address in its scope (no traffic leaves loopback)."""
-    import serve_app
+def _operator_paths(base: str, ref) -> list[str]:
+    path = f"{base}/v1/actors/counter/{ref.id}"
+    return [path + "/events", path + "/state", path + "/state?version=1",
+            base + "/v1/actors/counter", base + "/v1/runtime", base + "/metrics"]
+
+
+def _tail_refused(url: str) -> bool:
+    import websockets.sync.client as ws
+
+    try:
+        with ws.connect(url, open_timeout=10) as sock:
+            sock.recv(timeout=10)
+    except Exception as exc:  # noqa: BLE001 - the handshake's refusal
+        return "403" in str(exc)
+    return False
+
+
+def test_without_a_configured_token_the_data_directorys_own_is_required_from_loopback(
+        base, client, monkeypatch):
+    """No ACTORLOG_ADMIN_TOKEN: the service's own token, made in its data directory, is
+    required from every caller, loopback included (behind a proxy every caller is loopback).
+    Any case of "Bearer" does; an empty token is a missing one."""
+    import os
+
+    from api.local_files import data_dir
+    from api.operator import TOKEN_FILE
 
     monkeypatch.delenv("ACTORLOG_ADMIN_TOKEN", raising=False)
     ref = client.ref("counter", f"op-{uuid.uuid4().hex[:6]}")
     ref.ask({"type": "add", "amount": 1})
-    path = f"/v1/actors/counter/{ref.id}"
-    assert httpx.get(base + path + "/events").status_code == 200
-
-    transport = httpx.ASGITransport(app=serve_app.api, client=("203.0.113.7", 40000))
-
-    async def remote() -> list[int]:
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
-            return [(await http.get(p)).status_code for p in (
-                path + "/events", path + "/state", path + "/state?version=1", "/v1/runtime",
-                "/metrics")]
-
-    import asyncio
-
-    assert asyncio.run(remote()) == [403] * 5
+    paths = _operator_paths(base, ref)
+    for url in paths:
+        for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "bearer"},
+                        {"Authorization": f"Basic {OPERATOR_TOKEN}"},
+                        {"Authorization": f"Bearer {OPERATOR_TOKEN}"}):  # not this service's
+            r = httpx.get(url, headers=headers)
+            assert r.status_code == 401, (url, headers, r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+    with open(os.path.join(data_dir(), TOKEN_FILE), encoding="utf-8") as f:
+        token = f.read().strip()
+    assert token.startswith("op_") and len(token) > 20
+    assert os.stat(os.path.join(data_dir(), TOKEN_FILE)).st_mode & 0o077 == 0
+    for url in paths:
+        assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.get(url, headers={"authorization": f"bearer {token}"}).status_code == 200
+    tail = f"{base.replace('http://', 'ws://')}/v1/actors/counter/{ref.id}/tail"
+    assert _tail_refused(tail) and _tail_refused(tail + "?token=")
+    assert _tail_refused(tail + f"?token={OPERATOR_TOKEN}")
 
 
 def test_log_api_with_a_token_requires_it_from_everyone(base, client, monkeypatch):
@@ -264,18 +291,13 @@ def test_log_api_with_a_token_requires_it_from_everyone(base, client, monkeypatc
     monkeypatch.setenv("ACTORLOG_ADMIN_TOKEN", "s3cret-operator")
     ref = client.ref("counter", f"tok-{uuid.uuid4().hex[:6]}")
     ref.ask({"type": "add", "amount": 1})
-    path = f"{base}/v1/actors/counter/{ref.id}"
-    for url in (path + "/events", path + "/state?version=1", base + "/v1/runtime",
-                base + "/metrics"):
+    for url in _operator_paths(base, ref):
         assert httpx.get(url).status_code == 401
         assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(url, headers={"Authorization": "Bearer s3cret-operator"}
                          ).status_code == 200
-    tail = path.replace("http://", "ws://") + "/tail"
-    with pytest.raises(Exception) as refused:
-        with ws.connect(tail, open_timeout=10) as sock:
-            sock.recv(timeout=10)
-    assert "403" in str(refused.value)
+    tail = f"{base.replace('http://', 'ws://')}/v1/actors/counter/{ref.id}/tail"
+    assert _tail_refused(tail)
     with ws.connect(tail + "?token=s3cret-operator", open_timeout=10) as sock:
         frame = json.loads(sock.recv(timeout=10))
         assert frame["type"] == "event" and frame["event"]["seq"] == 1
@@ -284,7 +306,8 @@ def test_log_api_with_a_token_requires_it_from_everyone(base, client, monkeypatc
 def test_tail_refuses_a_from_that_is_not_ascii_digits(base):
     import websockets.sync.client as ws
 
-    url = base.replace("http://", "ws://") + "/v1/actors/counter/x/tail?from=%C2%B2"
+    url = (base.replace("http://", "ws://") + "/v1/actors/counter/x/tail?from=%C2%B2"
+           f"&token={OPERATOR_TOKEN}")
     with ws.connect(url, open_timeout=10) as sock:
         frame = json.loads(sock.recv(timeout=10))
         assert frame == {"type": "error", "detail": "from must be an integer >= 1"}
@@ -387,7 +410,7 @@ def test_metrics_in_prometheus_format(base, client):
     tid = me.thread(me.assistant("chatbot"))
     me.stream({"thread_id": tid, "input": [_human("hi")]})
     me.get(f"/threads/{tid}/state")
-    text = httpx.get(base + "/metrics").text
+    text = httpx.get(base + "/metrics", headers=OPERATOR).text
     assert 'actorlog_http_requests_total{method="GET",route="/threads/{tid}/state",' \
            'status="200"}' in text
     assert 'actorlog_commands_total{host="' in text and 'kind="thread"}' in text
@@ -430,7 +453,8 @@ def test_a_tail_that_never_reads_is_closed_and_its_subscription_released(base, c
     ref.ask({"type": "add", "amount": 1})
     host, port = base.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
-    sock.sendall((f"GET /v1/actors/counter/{ref.id}/tail HTTP/1.1\r\nHost: {host}\r\n"
+    sock.sendall((f"GET /v1/actors/counter/{ref.id}/tail?token={OPERATOR_TOKEN} HTTP/1.1\r\n"
+                  f"Host: {host}\r\n"
                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())

@@ -10,6 +10,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from tests.conftest import OPERATOR
+
+
+def _get(url: str, **kwargs) -> httpx.Response:
+    """An operator API's GET, with the operator token every caller presents."""
+    return httpx.get(url, headers=OPERATOR, **kwargs)
+
 
 @pytest.fixture(scope="module")
 def seeded_client(service):
@@ -28,14 +35,14 @@ def seeded(request, seeded_client):
 
 def test_health(seeded):
     base, _ = seeded
-    assert httpx.get(base + "/health").json()["status"] == "ok"
-    info = httpx.get(base + "/v1/runtime").json()
+    assert _get(base + "/health").json()["status"] == "ok"
+    info = _get(base + "/v1/runtime").json()
     assert info["store"] == "sqlite" and len(info["hosts"]) == 2
 
 
 def test_events_pages_through_the_log(seeded):
     base, _ = seeded
-    r = httpx.get(base + "/v1/actors/counter/api-1/events", params={"limit": 10})
+    r = _get(base + "/v1/actors/counter/api-1/events", params={"limit": 10})
     assert r.status_code == 200
     page = r.json()
     assert page["last_version"] == 25 and page["next_from"] == 11
@@ -43,12 +50,12 @@ def test_events_pages_through_the_log(seeded):
     assert page["events"][0]["type"] == "added" and page["events"][0]["data"] == {"amount": 1}
     seqs, nxt = [], 1
     while nxt is not None:
-        page = httpx.get(base + "/v1/actors/counter/api-1/events",
+        page = _get(base + "/v1/actors/counter/api-1/events",
                          params={"from": nxt, "limit": 7}).json()
         seqs += [e["seq"] for e in page["events"]]
         nxt = page["next_from"]
     assert seqs == list(range(1, 26))
-    bounded = httpx.get(base + "/v1/actors/counter/api-1/events",
+    bounded = _get(base + "/v1/actors/counter/api-1/events",
                         params={"from": 5, "to": 8}).json()
     assert [e["seq"] for e in bounded["events"]] == [5, 6, 7, 8] and bounded["next_from"] is None
 
@@ -60,29 +67,29 @@ def test_a_kinds_entities_listed_in_pages(seeded):
     ids, after = [], None
     while True:
         params = {"limit": 2, **({"after": after} if after else {})}
-        page = httpx.get(base + "/v1/actors/counter", params=params).json()
+        page = _get(base + "/v1/actors/counter", params=params).json()
         assert page["kind"] == "counter" and len(page["entities"]) <= 2
         ids += [e["id"] for e in page["entities"]]
         after = page["next_after"]
         if after is None:
             break
     assert ids == sorted(ids) and {f"list-{i}" for i in range(5)} | {"api-1"} <= set(ids)
-    one = httpx.get(base + "/v1/actors/counter", params={"after": "list-3", "limit": 1}).json()
+    one = _get(base + "/v1/actors/counter", params={"after": "list-3", "limit": 1}).json()
     versions = {"list-4": client.ref("counter", "list-4").state()[0]}  # both paths add one
     assert one["entities"] == [{"id": "list-4", "last_version": versions["list-4"]}]
-    assert httpx.get(base + "/v1/actors/nokind").status_code == 404
-    assert httpx.get(base + "/v1/actors/counter", params={"limit": 0}).status_code == 422
+    assert _get(base + "/v1/actors/nokind").status_code == 404
+    assert _get(base + "/v1/actors/counter", params={"limit": 0}).status_code == 422
 
 
 def test_state_and_time_travel(seeded):
     base, client = seeded
-    now = httpx.get(base + "/v1/actors/counter/api-1/state").json()
+    now = _get(base + "/v1/actors/counter/api-1/state").json()
     assert now == {"kind": "counter", "id": "api-1", "version": 25, "last_version": 25,
                    "state": {"total": 325, "adds": 25, "notes": 0}}
     assert client.ref("counter", "api-1").state() == (25, now["state"])
-    past = httpx.get(base + "/v1/actors/counter/api-1/state", params={"version": 3}).json()
+    past = _get(base + "/v1/actors/counter/api-1/state", params={"version": 3}).json()
     assert past["version"] == 3 and past["state"]["total"] == 6
-    zero = httpx.get(base + "/v1/actors/counter/api-1/state", params={"version": 0}).json()
+    zero = _get(base + "/v1/actors/counter/api-1/state", params={"version": 0}).json()
     assert zero["version"] == 0 and zero["state"]["total"] == 0
 
 
@@ -106,7 +113,7 @@ def test_state_and_time_travel(seeded):
 ])
 def test_bad_input_is_a_clear_4xx(seeded, path, params, status, needle):
     base, _ = seeded
-    r = httpx.get(base + path, params=params)
+    r = _get(base + path, params=params)
     assert r.status_code == status, r.text
     assert needle in r.text
     assert "detail" in r.json()
@@ -122,7 +129,7 @@ def test_websocket_tail_stored_then_live(seeded, request):
     url = base.replace("http", "ws") + f"/v1/actors/counter/{name}/tail?from=1"
     ref = client.ref("counter", name)
     client.ask_many([(ref, {"type": "note", "text": str(i)}, None) for i in range(5)])
-    with ws_connect(url) as ws:
+    with ws_connect(url, additional_headers=OPERATOR) as ws:
         stored = _frames(ws, 5)
         writer = threading.Thread(target=lambda: [ref.ask({"type": "note", "text": str(i)})
                                                   for i in range(5, 30)])
@@ -142,7 +149,7 @@ def test_websocket_tail_stored_then_live(seeded, request):
 ])
 def test_websocket_tail_bad_input(seeded, path, needle):
     base, _ = seeded
-    with ws_connect(base.replace("http", "ws") + path) as ws:
+    with ws_connect(base.replace("http", "ws") + path, additional_headers=OPERATOR) as ws:
         frame = json.loads(ws.recv(timeout=30))
         assert frame["type"] == "error" and needle in frame["detail"]
         with pytest.raises(ConnectionClosed):
@@ -172,7 +179,7 @@ def test_closing_a_websocket_tail_ends_the_subscription(seeded_client):
 
     before = settle(0)
     url = urls["replica"].replace("http", "ws") + "/v1/actors/counter/ws-close/tail"
-    with ws_connect(url) as ws:
+    with ws_connect(url, additional_headers=OPERATOR) as ws:
         assert json.loads(ws.recv(timeout=30))["event"]["seq"] == 1
         assert settle(before + 1) == before + 1
     assert settle(before) == before == 0

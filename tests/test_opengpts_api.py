@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import kill_hosts, start_inprocess_server, standin_provider
+from tests.conftest import OPERATOR, kill_hosts, start_inprocess_server, standin_provider
 from tests.opengpts_helpers import User, golden, golden_raw, parse_sse, same_shape
 
 
@@ -365,7 +365,7 @@ def test_a_stream_whose_client_leaves_runs_to_its_end_with_on_disconnect_continu
     done = u.wait_state(tid, lambda s: s["values"] and len(s["values"]) == 2
                         and s["values"][1]["content"].endswith("answers."))
     assert done["values"][1]["content"].startswith('You said: "tell me about boats"')
-    events = u.get(f"/v1/actors/thread/{tid}/events").json()["events"]
+    events = u.get(f"/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
     assert events[-1]["type"] == "run_finished" and events[-1]["data"]["outcome"] == "done"
 
 
@@ -423,7 +423,7 @@ def test_openai_compatible_model_through_the_api(base, standin):
     assert error["status_code"] == 500 and "standin failed" in error["message"]
     state = u.get(f"/threads/{tid}/state").json()
     assert state["values"][-1]["content"] == "fail please" and state["next"] == ["agent"]
-    events = u.get(f"/v1/actors/thread/{tid}/events").json()["events"]
+    events = u.get(f"/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
     assert events[-1]["data"]["outcome"] == "failed"
 
 

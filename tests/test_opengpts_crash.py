@@ -22,7 +22,7 @@ import psutil
 import pytest
 import websockets.sync.client as ws
 
-from tests.conftest import ROOT, free_port, poll, wait_http
+from tests.conftest import OPERATOR, ROOT, free_port, poll, wait_http
 
 pytestmark = pytest.mark.slow
 AVATAR_KEY = "crash-avatar-key"
@@ -113,7 +113,7 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
             time.sleep(0.05)
         assert len(tokens) >= 4, "the run never streamed"
         episode_events = f"{base}/v1/actors/sotopia_episode/{episode_id}/events"
-        poll(lambda: [e["type"] for e in httpx.get(episode_events).json()["events"]],
+        poll(lambda: [e["type"] for e in httpx.get(episode_events, headers=OPERATOR).json()["events"]],
              lambda types: "turn" in types, 30)
         session_id, sock = _avatar_segment(base)
         _kill_tree(proc)
@@ -132,7 +132,7 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
                                     "response_metadata": {}, "type": "human", "name": None,
                                     "id": "q1", "example": False}]
         assert state["next"] == ["chatbot"]  # the step to run again
-        events = httpx.get(f"{base}/v1/actors/thread/{tid}/events").json()["events"]
+        events = httpx.get(f"{base}/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
         assert [e["type"] for e in events] == [
             "created", "run_started", "messages_written", "run_interrupted"]
         assert "stopped before it finished" in events[-1]["data"]["reason"]
@@ -156,7 +156,8 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
         assert poll(lambda: httpx.get(f"{base}/simulation_status/{episode_id}").json(),
                     lambda s: s != "Started", 120) == "Completed"
         types = [e["type"] for e in httpx.get(
-            f"{base}/v1/actors/sotopia_episode/{episode_id}/events").json()["events"]]
+            f"{base}/v1/actors/sotopia_episode/{episode_id}/events",
+            headers=OPERATOR).json()["events"]]
         assert types.index("cut") < types.index("resumed") < types.index("evaluated")
     finally:
         proc.send_signal(signal.SIGTERM)

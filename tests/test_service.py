@@ -12,7 +12,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import OPERATOR, ROOT, free_port, wait_http
 
 
 def _env(tmp_path, **extra) -> dict[str, str]:
@@ -46,7 +46,11 @@ def _start(tmp_path, port: int, **env: str) -> tuple[subprocess.Popen, str]:
                 break
             printed += line
         assert f"serving on {url}" in printed, printed[-3000:]
-        assert "loopback clients only" in proc.stdout.readline()
+        proc.operator_token = None
+        if not _env(tmp_path, **env).get("ACTORLOG_ADMIN_TOKEN"):
+            line = proc.stdout.readline()
+            assert line.startswith("operator token: op_"), line
+            proc.operator_token = line.split()[2]
         if "AVATAR_API_KEYS" not in env and "AVATAR_API_KEYS" not in os.environ:
             line = proc.stdout.readline()
             assert line.startswith("avatar sessions: API key "), line
@@ -93,13 +97,20 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
     join it. SIGTERM ends every process the service started, and an acknowledged write is
     there after a restart, which is in replica mode: both of its paths answer."""
     port = free_port()
-    proc, url = _start(tmp_path, port)
+    proc, url = _start(tmp_path, port, ACTORLOG_ADMIN_TOKEN="")  # its own operator token
     try:
         assert httpx.get(url + "/health").json()["status"] == "ok"
-        runtime = httpx.get(url + "/v1/runtime").json()
+        # the operator token it printed is required, from loopback too, and it is the
+        # data directory's
+        token = proc.operator_token
+        operator = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url + "/v1/runtime").status_code == 401
+        assert httpx.get(url + "/v1/runtime", headers=OPERATOR).status_code == 401
+        assert (tmp_path / "data" / "operator_token").read_text().strip() == token
+        runtime = httpx.get(url + "/v1/runtime", headers=operator).json()
         assert runtime["node"] != ray_session.get_runtime_context().get_node_id()
         assert {h["pid"] for h in runtime["hosts"]} <= set(_tree(proc.pid))
-        r = httpx.get(url + "/v1/actors/counter/none/state")
+        r = httpx.get(url + "/v1/actors/counter/none/state", headers=operator)
         assert r.status_code == 404 and "no events" in r.json()["detail"]
         assert os.path.exists(tmp_path / "data" / "events.db")
         created = httpx.post(url + "/assistants", json={
@@ -123,9 +134,13 @@ def test_embedded_service_starts_its_own_ray_stops_on_sigterm_and_keeps_what_it_
     assert _gone(pids) == []
     # The restart in replica mode (ACTORLOG_HTTP_MODE=replica: Serve deploys the ingress;
     # uvicorn in its replica answers on the port, Serve's own path one port up).
-    proc, url = _start(tmp_path, port, ACTORLOG_HTTP_MODE="replica")
+    proc, url = _start(tmp_path, port, ACTORLOG_HTTP_MODE="replica", ACTORLOG_ADMIN_TOKEN="")
     try:
         wait_http(f"http://127.0.0.1:{port + 1}/health")
+        assert proc.operator_token == token  # kept in the data directory
+        for served in (url, f"http://127.0.0.1:{port + 1}"):  # the replica reads it there
+            assert httpx.get(served + "/v1/runtime", headers=operator).status_code == 200
+            assert httpx.get(served + "/v1/runtime").status_code == 401
         for served in (url, f"http://127.0.0.1:{port + 1}"):
             r = httpx.get(f"{served}/assistants/{aid}", cookies={"opengpts_user_id": "u"})
             assert r.status_code == 200 and r.json()["name"] == "kept"
@@ -141,7 +156,8 @@ def test_serve_run_serves_on_port_8000_with_the_data_dir(tmp_path):
                             env=_env(tmp_path))
     try:
         wait_http("http://127.0.0.1:8000/health", tries=900)
-        assert len(httpx.get("http://127.0.0.1:8000/v1/runtime").json()["hosts"]) == 2
+        assert len(httpx.get("http://127.0.0.1:8000/v1/runtime",
+                         headers=OPERATOR).json()["hosts"]) == 2
         assert os.path.exists(tmp_path / "data" / "events.db")
     finally:
         # Its Ray is its own children: end them all at once (a SIGINT waits 30 s for Serve's

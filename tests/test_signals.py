@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from runtime.client import ActorError
-from tests.conftest import poll
+from tests.conftest import OPERATOR, poll
 
 
 def _types(ref) -> list[str]:
@@ -214,7 +214,7 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
         deadline = time.time() + 60
         most_waiting = 0
         while time.time() < deadline:
-            calls = httpx.get(base + "/v1/runtime").json()["hosts"][0]["model_calls"]
+            calls = httpx.get(base + "/v1/runtime", headers=OPERATOR).json()["hosts"][0]["model_calls"]
             assert calls["limit"] == 1 and calls["running"] <= 1
             most_waiting = max(most_waiting, calls["waiting"])
             if calls["waiting"] >= 2:
@@ -227,7 +227,7 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
                           lambda t: t[-1] in ("run_finished", "run_cancelled"), timeout=120)
             assert types[-1] in ("run_finished", "run_cancelled"), types
         assert _types(client.ref("thread", tids[-1]))[-1] == "run_cancelled"
-        calls = httpx.get(base + "/v1/runtime").json()["hosts"][0]["model_calls"]
+        calls = httpx.get(base + "/v1/runtime", headers=OPERATOR).json()["hosts"][0]["model_calls"]
         assert calls == {"limit": 1, "running": 0, "waiting": 0}
     finally:
         kill_hosts(client)

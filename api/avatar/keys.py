@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from api.runtime import current
+from api.local_files import data_dir, option, read_or_create
 
 __all__ = ["Claims", "api_key_owner", "data_dir", "ensure_embedded_key", "issue_token",
            "key_id", "option", "read_token", "token_seconds"]
@@ -35,40 +35,6 @@ log = logging.getLogger("ray.serve")
 KEY_FILE, SECRET_FILE = "avatar_api_key", "avatar_jwt_secret"
 AUDIENCE = "actorlog-avatar"
 
-
-def option(name: str, default: str = "") -> str:
-    """A setting from the runtime's options (tests set them there), else the environment."""
-    try:
-        value = current().settings.option(name)
-    except RuntimeError:
-        value = ""
-    return value or os.environ.get(name, "") or default
-
-
-def data_dir() -> str:
-    try:
-        return current().settings.data_dir
-    except RuntimeError:
-        return os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data")
-
-
-def _read_or_create(path: str, make: str) -> str:
-    """The file's content, written first (atomically, mode 0600) if it does not exist: two
-    processes starting at once agree on one value."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(make + "\n")
-    return make
 
 
 def _configured_keys() -> list[str] | None:
@@ -91,7 +57,7 @@ def ensure_embedded_key(directory: str) -> str | None:
     keys are configured."""
     if _configured_keys() is not None:
         return None
-    return _read_or_create(os.path.join(directory, KEY_FILE), "ak_" + secrets.token_hex(24))
+    return read_or_create(os.path.join(directory, KEY_FILE), "ak_" + secrets.token_hex(24))
 
 
 def _keys() -> list[str]:
@@ -126,7 +92,7 @@ def _secret() -> bytes:
     configured = option("AVATAR_JWT_SECRET")
     if configured:
         return configured.encode()
-    return _read_or_create(os.path.join(data_dir(), SECRET_FILE),
+    return read_or_create(os.path.join(data_dir(), SECRET_FILE),
                            secrets.token_hex(32)).encode()
 
 
