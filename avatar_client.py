@@ -219,8 +219,23 @@ async def _interactive(session: Session) -> None:
             log.warning("Unknown command: %s (type help)", command)
 
 
+def _no_key_message() -> str:
+    """What to do when no API key was given: where the embedded service put the one it made."""
+    kept = os.path.join(os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data"),
+                        "avatar_api_key")
+    here = f" (this machine's: {kept})" if os.path.exists(kept) else ""
+    return ("no API key given: pass --api-key KEY or set API_KEY (in .env). The embedded "
+            "service prints its key when it starts (\"avatar sessions: API key ak_...\") and "
+            f"keeps it in its data directory as avatar_api_key{here}; a configured service "
+            "takes a key of AVATAR_API_KEYS.")
+
+
 async def run(args: argparse.Namespace) -> int:
-    session = Session(_settings(args))
+    settings = _settings(args)
+    if not settings["api_key"].strip():
+        log.error("❌ %s", _no_key_message())
+        return 2
+    session = Session(settings)
     try:
         await session.open()
         if args.wav:

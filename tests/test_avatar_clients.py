@@ -82,6 +82,22 @@ def test_our_command_line_client(server, tmp_path):
     assert state["segments"][0]["frames"] == 25
 
 
+def test_our_client_without_a_key_says_so_and_where_the_service_put_one(server, tmp_path):
+    base, _ = server
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "avatar_api_key").write_text("ak_kept\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BASE_URL", "API_KEY", "ACTORLOG_DATA_DIR")}
+    done = subprocess.run([sys.executable, "-m", "cli", "avatar", "--url", base, "--wav",
+                           "none.wav"], cwd=tmp_path, env={**env, "PYTHONPATH": ROOT},
+                          capture_output=True, text=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "no API key given" in out and "--api-key" in out and "avatar_api_key" in out
+    assert str(tmp_path / "data" / "avatar_api_key") in out
+    assert "INVALID_API_KEY" not in out and "Step 1" not in out  # nothing was sent
+
+
 def _run_script(name: str, base: str, tmp_path) -> str:
     """Agora's script with its endpoint and key set, as its README says to."""
     with open(fixtures_dir("avatar", name), encoding="utf-8") as f:
