@@ -10,6 +10,11 @@ Commands
               {"reason"} when a stop (cancel) or the deadline ended it. Progress:
               {"accepted": message_id} once the message is in the log, then {"step": record}
               per step.
+           A resend (the same message_id with the same message as the last message of that
+           id) is not stored or run again: nothing is appended, and the progress is
+           {"accepted": message_id, "duplicate": true}; its outcome is the first's, in the
+           log. The same id with another message is a new message (clients copy the seed's
+           "abc123").
 A message cut off by a crash is closed at the next activation: message_interrupted.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 from typing import Any
 
 from runtime.entity import Context, EntityKind, Fenced, Rejected
@@ -33,14 +39,19 @@ _THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_pr
 
 
 def initial() -> dict[str, Any]:
-    return {"records": [], "messages": 0, "running": None}
+    #: sent: message_id -> digest of the last message sent with that id (resends are known)
+    return {"records": [], "messages": 0, "running": None, "sent": {}}
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 chat = register(EntityKind("chat", initial, snapshot_every=50))
 
 
 @chat.command("message")
-async def message(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+async def message(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
     text, message_id = cmd.get("message"), cmd.get("message_id")
     if not isinstance(text, str) or not isinstance(message_id, str) or not message_id:
         raise Rejected("message must be a string and message_id a non-empty string",
@@ -48,6 +59,9 @@ async def message(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     if len(text) > MAX_MESSAGE_CHARS or len(message_id) > 256:
         raise Rejected(f"a message has at most {MAX_MESSAGE_CHARS} characters and its id 256",
                        code="invalid")
+    if state.get("sent", {}).get(message_id) == digest(text):  # a resend of the last one
+        ctx.emit({"accepted": message_id, "duplicate": True})
+        return None
     from actors.agent.model import agent_for  # smolagents: imported when an agent first runs
     from actors.agent.memory import record_of, steps_from
 
@@ -112,6 +126,7 @@ def user_message(state: dict, data: dict) -> dict:
     state["records"].append({"task": data["message"]})
     state["messages"] += 1
     state["running"] = data["message_id"]
+    state.setdefault("sent", {})[data["message_id"]] = digest(data["message"])
     return state
 
 

@@ -36,7 +36,10 @@ class AgentError(BaseModel):
 class HistoryRow(BaseModel):
     role: Literal["user", "agent"]
     content: str
-    step_type: str | None
+    step_type: str | None = Field(description=(
+        "None for the user's message; the agent's step (PlanningStep, ActionStep, "
+        "FinalAnswerStep); or how a message that did not finish ended: message_failed, "
+        "message_stopped, message_interrupted (the content says why)"))
     timestamp: str = Field(description='UTC, "YYYY-MM-DD HH:MM:SS"')
 
 

@@ -199,3 +199,37 @@ def test_memory_survives_a_host_killed_with_sigkill(server):
         frames = _until_end(sock, "r2")
     assert [f["message"] for f in frames if f.get("step_type") == "FinalAnswerStep"] == [
         "Your name is Ann."]
+
+
+def test_a_resent_message_is_stored_and_run_once_and_gets_the_first_outcome(server):
+    """The same frame sent twice on one socket, and resent on a new socket after the first
+    dropped between storing and the first frame: one user_message, one run; the resend on a
+    new socket gets the first message's frames again, and its end. The same id with another
+    message is a new message (clients copy the seed's "abc123")."""
+    base, client = server
+    chat_id = f"resend-{uuid.uuid4().hex[:8]}"
+    frame = json.dumps({"type": "client", "message": "get all contacts",
+                        "message_id": "abc123"})
+    with _socket(base, chat_id) as sock:
+        sock.send(frame)
+        sock.send(frame)
+        first = _until_end(sock, "abc123")
+        # nothing more of a second run arrives: a get_history answers next
+        sock.send(json.dumps({"type": "get_history"}))
+        after = json.loads(sock.recv(timeout=30))
+    assert after["type"] == "chat_history", after
+    events = client.ref("chat", chat_id).events()
+    assert [e.type for e in events].count("user_message") == 1
+    assert [e.type for e in events].count("message_ended") == 1
+    with _socket(base, chat_id) as sock:  # a new socket, as after a dropped one
+        sock.send(frame)
+        again = _until_end(sock, "abc123")
+    assert again == first  # the first's frames again, and its end
+    assert [e.type for e in client.ref("chat", chat_id).events()] == [e.type for e in events]
+    with _socket(base, chat_id) as sock:
+        sock.send(json.dumps({"type": "client", "message": "hi, my name is Bo",
+                              "message_id": "abc123"}))
+        new = _until_end(sock, "abc123")
+    assert [f["step_type"] for f in new if f["type"] == "agent_step"][-1] == "FinalAnswerStep"
+    types = [e.type for e in client.ref("chat", chat_id).events()]
+    assert types.count("user_message") == 2 and types.count("message_ended") == 2

@@ -113,10 +113,17 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
             time.sleep(0.05)
         assert len(tokens) >= 4, "the run never streamed"
         episode_events = f"{base}/v1/actors/sotopia_episode/{episode_id}/events"
-        poll(lambda: [e["type"] for e in httpx.get(episode_events, headers=OPERATOR).json()["events"]],
+        poll(lambda: [e["type"] for e in httpx.get(episode_events,
+                                                   headers=OPERATOR).json()["events"]],
              lambda types: "turn" in types, 30)
         session_id, sock = _avatar_segment(base)
+        chat_id = f"cut-{uuid.uuid4().hex[:6]}"
+        chat = ws.connect(f"{base.replace('http://', 'ws://')}/chat/{chat_id}", open_timeout=30)
+        chat.send(json.dumps({"type": "client", "message_id": "c1",
+                              "message": "please repeat " + " ".join(["w"] * 200)}))
+        assert json.loads(chat.recv(timeout=60))["type"] == "agent_step"
         _kill_tree(proc)
+        chat.close()
         assert ended.wait(30)  # the client sees the connection end, not a hang
         sock.close()
         partial = json.loads(tokens[-1][6:])[0]["content"]
@@ -127,12 +134,20 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
 
     proc, base = _start(data, namespace)
     try:
+        # the chat message the kill cut shows as ended in its history, though nobody has
+        # used the chat since: the recovery ran when the service started
+        rows = poll(lambda: httpx.get(f"{base}/history/{chat_id}").json(),
+                    lambda r: r[-1]["step_type"] == "message_interrupted", 60)
+        assert rows[0]["role"] == "user" and rows[-1]["role"] == "agent"
+        assert rows[-1]["step_type"] == "message_interrupted", rows
+        assert "stopped before it finished" in rows[-1]["content"]
         state = httpx.get(f"{base}/threads/{tid}/state", cookies=cookies).json()
         assert state["values"] == [{"content": "tell me about boats", "additional_kwargs": {},
                                     "response_metadata": {}, "type": "human", "name": None,
                                     "id": "q1", "example": False}]
         assert state["next"] == ["chatbot"]  # the step to run again
-        events = httpx.get(f"{base}/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
+        events = httpx.get(f"{base}/v1/actors/thread/{tid}/events",
+                           headers=OPERATOR).json()["events"]
         assert [e["type"] for e in events] == [
             "created", "run_started", "messages_written", "run_interrupted"]
         assert "stopped before it finished" in events[-1]["data"]["reason"]

@@ -28,6 +28,8 @@ from fastapi import APIRouter, Depends, HTTPException, WebSocket
 from actors.agent.memory import record_of, shown
 from actors.agent.service import AGENT_TOOLS, agent_tools
 from actors.chat import MAX_MESSAGE_CHARS
+from api import background
+from api.agent_chat.recovery import close_interrupted
 from api.edge import EdgeRoute, detail_responses
 from api.family import Family
 from api.kit import Refusals
@@ -57,6 +59,11 @@ def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: how a message that did not finish ends in its history: a row of its own, so a client
+#: reading the history sees the message ended (and why) rather than a run that never stops
+_UNFINISHED = ("message_failed", "message_stopped", "message_interrupted")
+
+
 def history_rows(events: list[Event]) -> list[HistoryRow]:
     rows = []
     for e in events:
@@ -66,6 +73,10 @@ def history_rows(events: list[Event]) -> list[HistoryRow]:
         elif e.type == "agent_step":
             rows.append(HistoryRow(role="agent", content=shown(e.data["message"]),
                                    step_type=e.data["step_type"],
+                                   timestamp=_when(e.timestamp)))
+        elif e.type in _UNFINISHED:
+            rows.append(HistoryRow(role="agent", step_type=e.type,
+                                   content=e.data.get("error") or e.data.get("reason") or "",
                                    timestamp=_when(e.timestamp)))
     return rows
 
@@ -139,6 +150,22 @@ def failure_frames(chat_id: str, error: str, message_id: str | None) -> list[dic
     return frames
 
 
+async def _earlier_frames(rt: Runtime, chat_id: str, message_id: str, before: int
+                          ) -> list[dict[str, Any]]:
+    """The frames of the last message sent as ``message_id``, from its events before seq
+    ``before`` (those at or after it reach the socket through its tail)."""
+    if before <= 1:
+        return []
+    events = [e async for e in rt.store.iter_stream(stream_id("chat", chat_id),
+                                                    to_seq=before - 1)]
+    sent = [i for i, e in enumerate(events)
+            if e.type == "user_message" and e.data.get("message_id") == message_id]
+    if not sent:
+        return []
+    return [frame for e in events[sent[-1] + 1:] if e.data.get("message_id") == message_id
+            for frame in frames_of(chat_id, e)]
+
+
 @router.websocket("/chat/{chat_id}")
 async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
     if not _CHAT_ID.match(chat_id):
@@ -175,7 +202,12 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
                        "model": _model_name(), "at": _when(time.time())}
             stream = ref.aask_stream(command)
             try:
-                await anext(stream)  # {"accepted"}: the message is durable; it runs on
+                # {"accepted"}: the message is durable; it runs on
+                _what, item = await anext(stream)
+                if isinstance(item, dict) and item.get("duplicate"):
+                    # a resend: the first's frames that this socket's tail began after
+                    for frame in await _earlier_frames(rt, chat_id, message_id, start):
+                        session.push(frame)
             except (ActorError, OutcomeUnknown, Unavailable) as exc:
                 fail(str(REFUSALS.error(exc).detail), message_id)
             except StopAsyncIteration:  # pragma: no cover - a host always ends with an outcome
@@ -224,5 +256,15 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
     await session.run_until_gone(follow(), submit(), read(), reading=True)
 
 
+def start_recovery() -> None:
+    """The family's startup: chats a crash left with a message under way are closed now, not
+    when next used (api/agent_chat/recovery.py)."""
+    try:
+        rt = current()
+    except RuntimeError:  # not serving (an app built to read its OpenAPI document)
+        return
+    background.start(close_interrupted(rt), "agent chat: closing interrupted messages")
+
+
 FAMILY = Family("agent_chat", (router,), kind_modules=("actors.chat",),
-                services=(MODEL_PORT, AGENT_TOOLS))
+                services=(MODEL_PORT, AGENT_TOOLS), startup=start_recovery)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from api import background
 from api.avatar import audio, errors, keys, routes, socket
 from api.family import Family
 
@@ -31,8 +32,8 @@ async def _sweep_audio() -> None:
 
 
 def start_sweep() -> None:
-    if not _sweeping:
-        task = asyncio.ensure_future(_sweep_audio())
+    if not _sweeping:  # once per process
+        task = background.start(_sweep_audio(), "avatar: the audio retention sweep")
         _sweeping.add(task)
         task.add_done_callback(_sweeping.discard)
 

@@ -23,6 +23,7 @@ from actors.sotopia import builtin_data
 from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
+from api import background
 from api.kit import Refusals, send
 from api.runtime import Runtime, current
 from api.sotopia.directory import Directory, directory_for
@@ -119,23 +120,9 @@ def _current_runtime() -> Runtime | None:
         return None
 
 
-_background: set[asyncio.Task] = set()
-
-
-def _hold(task: asyncio.Task) -> None:
-    """Keep a background task alive until it ends, and log how it failed if it did."""
-    def done(t: asyncio.Task) -> None:
-        _background.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("sotopia: background work failed", exc_info=t.exception())
-
-    _background.add(task)
-    task.add_done_callback(done)
-
-
 async def _prepare(rt: Runtime) -> None:
     await _seed(rt)
-    _hold(asyncio.ensure_future(_sweep(rt)))  # in the background: reads need not wait
+    background.start(_sweep(rt), "sotopia: the resume sweep")  # reads need not wait
 
 
 async def ready(rt: Runtime) -> None:
@@ -155,7 +142,7 @@ def start_in_background() -> None:
     rt = _current_runtime()
     if rt is None:  # not serving (an app built to read its OpenAPI document)
         return
-    _hold(asyncio.ensure_future(ready(rt)))
+    background.start(ready(rt), "sotopia: seeding")
 
 
 async def directory(rt: Runtime) -> Directory:
