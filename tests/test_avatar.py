@@ -652,6 +652,41 @@ def test_a_socket_outlives_its_sessions_host_killed_with_sigkill(server):
     assert state["segments"][-1]["status"] == "ended" and state["status"] == "started"
 
 
+def test_a_segment_is_acknowledged_only_once_its_end_is_in_the_log(server):
+    """The session's hosts are killed while segments are under way: every `segment` frame the
+    client got names a segment whose end the log holds, with the same frames; a write that
+    could not land is retried (same idempotency key) and never stored twice."""
+    base, client, _ = server
+    session_id, _, address = _session(base)
+    ref = client.ref(AVATAR_SESSION, session_id)
+    acknowledged: dict[int, dict] = {}
+
+    def ended(f: dict) -> bool:
+        return f["command"] == "segment" or (f["command"] == "error"
+                                             and f["code"] == "NOT_STORED")
+
+    with _connect(address) as sock:
+        _init(sock, session_id)
+        for k in range(3):
+            pids = poll(lambda: {s["pid"] for s in client.stats()}, lambda p: len(p) >= 1, 60)
+            _voice(sock, _pcm(0.3), f"v{k}")
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            sock.send(json.dumps({"command": "voice_end", "event_id": f"e{k}"}))
+            last = _until(sock, ended, 120)[-1]
+            if last["command"] == "segment":
+                acknowledged[last["segment"]] = last
+    assert acknowledged, "no segment was acknowledged at all"
+    events = ref.events()
+    ends = [e.data for e in events if e.type in ("segment_ended", "segment_interrupted")]
+    logged = {d["segment"]: d for d in ends}
+    assert len(ends) == len(logged)  # no segment's end is stored twice
+    for number, frame in acknowledged.items():
+        assert number in logged, (number, [e.type for e in events])
+        assert logged[number]["frames"] == frame["frames"]
+        assert logged[number]["played"] == frame["played_frames"]
+
+
 def test_an_expired_token_cannot_start_its_session(server):
     """The token's expiry is checked twice: its signature's exp, and the session's own
     expires_at when the start is decided (a token whose exp a clock skew let through)."""

@@ -107,6 +107,11 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
                 pass
             ended.set()
 
+        # a chat message that runs for tens of seconds (the slow model), cut by the kill
+        chat_id = f"cut-{uuid.uuid4().hex[:6]}"
+        chat = ws.connect(f"{base.replace('http://', 'ws://')}/chat/{chat_id}", open_timeout=30)
+        chat.send(json.dumps({"type": "client", "message_id": "c1",
+                              "message": "please repeat " + " ".join(["w"] * 400)}))
         threading.Thread(target=listen, daemon=True).start()
         deadline = time.time() + 60
         while len(tokens) < 4 and time.time() < deadline:
@@ -117,11 +122,7 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
                                                    headers=OPERATOR).json()["events"]],
              lambda types: "turn" in types, 30)
         session_id, sock = _avatar_segment(base)
-        chat_id = f"cut-{uuid.uuid4().hex[:6]}"
-        chat = ws.connect(f"{base.replace('http://', 'ws://')}/chat/{chat_id}", open_timeout=30)
-        chat.send(json.dumps({"type": "client", "message_id": "c1",
-                              "message": "please repeat " + " ".join(["w"] * 200)}))
-        assert json.loads(chat.recv(timeout=60))["type"] == "agent_step"
+        assert json.loads(chat.recv(timeout=60))["type"] == "agent_step"  # under way
         _kill_tree(proc)
         chat.close()
         assert ended.wait(30)  # the client sees the connection end, not a hang

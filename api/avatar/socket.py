@@ -224,27 +224,53 @@ class _Connection:
         await self.session.close(code, reason)
 
     async def _writer(self) -> None:
+        """Writes the session's events in order, and sends the frames that report each only
+        once it is stored: a frame that reports a fact goes out after the fact is committed."""
+        written = 0
         while True:
             item = await self.writes.get()
             if item is None:
                 return
             command, then = item.command, item.then
+            problem = None
+            if command is not None:
+                written += 1
+                problem = await self._store(command, f"{self.connection}:{written}")
+            if problem is None:
+                for frame in then:
+                    self.session.push(frame)
+            elif then:  # told instead that it failed, in place of what it would report
+                event_id = next((f.get("event_id") for f in then if "event_id" in f), None)
+                self.error(event_id, "NOT_STORED", f"{command['type']} was not stored: "
+                           f"{problem}")
+            if item.done is not None and not item.done.done():
+                item.done.set_result(None)
+
+    async def _store(self, command: dict[str, Any], key: str) -> str | None:
+        """The command in the session's log: None once it is, else why not. A host that died
+        or did not answer is asked again with the same idempotency key, so the event lands
+        once, for up to AVATAR_WRITE_RETRY_SECONDS (30); a refusal is final."""
+        deadline = time.monotonic() + _option_float("AVATAR_WRITE_RETRY_SECONDS", 30.0)
+        pause = 0.1
+        while True:
             try:
-                if command is not None:
-                    await self.ref.aask(command)
+                await self.ref.aask(command, idempotency_key=key)
+                return None
             except ActorError as exc:
                 if exc.code != "ended":
                     log.warning("avatar %s: %s refused: %s", self.session_id,
                                 command.get("type"), exc.message)
+                return exc.message
             except (OutcomeUnknown, Unavailable) as exc:
-                log.warning("avatar %s: %s not written: %s", self.session_id,
-                            command.get("type"), exc)
-            except Exception:  # noqa: BLE001 - the writer must outlive any one command
+                if time.monotonic() + pause > deadline:
+                    log.error("avatar %s: %s not written: %s", self.session_id,
+                              command.get("type"), exc)
+                    return f"the session's host is unavailable ({exc})"
+                await asyncio.sleep(pause)
+                pause = min(2.0, pause * 2)
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one command
                 log.exception("avatar %s: %s failed", self.session_id, command.get("type"))
-            for frame in then:
-                self.session.push(frame)
-            if item.done is not None and not item.done.done():
-                item.done.set_result(None)
+                return f"{type(exc).__name__}"
 
     async def _watch_idle(self) -> None:
         if self.idle <= 0:
