@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -28,18 +30,45 @@ from runtime.config import Settings
 ADMIN_TOKEN_ENV = "ACTORLOG_ADMIN_TOKEN"  # api/operator.py reads it
 
 
-def _stop_within(seconds: float) -> None:
+#: the exit status when this service's own Ray node died: a supervisor starts it again
+#: (EX_TEMPFAIL; `bash scripts/dev serve` is such a supervisor)
+NODE_LOST = 75
+#: seconds between noticing the node is gone and exiting: /health says 503 meanwhile
+LOST_GRACE = 2.0
+
+
+def _stop_within(seconds: float, code: int = 0) -> None:
     """Stop the embedded service: Ray's shutdown ends every process this service started
     (GCS, raylet, Serve, the hosts). Serve's own graceful shutdown waited 30 s for its
     controller; nothing needs it here, because every acknowledged write is already durable
     (fsynced before its answer) and a run cut short is closed as interrupted at the next
-    start. A watchdog makes sure the process ends even if Ray hangs."""
+    start. A watchdog makes sure the process ends even if Ray hangs; with a ``code``, the
+    process ends with it once Ray is down."""
     import ray
 
-    watchdog = threading.Timer(seconds, lambda: os._exit(0))
+    watchdog = threading.Timer(seconds, lambda: os._exit(code))
     watchdog.daemon = True
     watchdog.start()
     ray.shutdown()
+    if code:
+        os._exit(code)
+
+
+def _exit_when_the_node_is_lost(runtime: Any) -> None:
+    """Watch this service's own Ray node (runtime/node_watch.py). When its raylet or GCS is
+    gone, the hosts are gone for good: /health says so, the rest of the node is shut down and
+    the process exits with NODE_LOST for its supervisor to start it again (a new start brings
+    up a new node and the hosts; the log is on disk, and work cut short is recovered)."""
+    from runtime.node_watch import watch
+
+    def lost(processes: list[str]) -> None:
+        runtime.lost = f"this service's Ray node is gone ({', '.join(processes)} exited)"
+        print(f"actorlog: {runtime.lost}; exiting with status {NODE_LOST} in {LOST_GRACE:g} s "
+              "for the supervisor to start the service again", file=sys.stderr, flush=True)
+        time.sleep(LOST_GRACE)
+        _stop_within(10.0, NODE_LOST)
+
+    watch(lost)
 
 
 class _Import(threading.Thread):
@@ -119,7 +148,10 @@ def main() -> None:
         from api import http_server
         from api.runtime import Runtime, install
 
-        install(Runtime.start(serve_app.families.settings_for(settings, serve_app.FAMILIES)))
+        runtime = Runtime.start(serve_app.families.settings_for(settings, serve_app.FAMILIES))
+        install(runtime)
+        if address == "local":  # its own node: it can see it die
+            _exit_when_the_node_is_lost(runtime)
         http_server.serve_until_signalled(serve_app.api, host, port, announce)
         _stop_within(5.0) if address == "local" else ray.shutdown()
         return

@@ -30,7 +30,7 @@ from typing import Any  # noqa: E402
 from ray import serve  # noqa: E402
 
 from api import families, http_server  # noqa: E402
-from api.runtime import Runtime, install  # noqa: E402
+from api.runtime import Runtime, current, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 
 FAMILIES = families.configured()
@@ -51,6 +51,14 @@ class _Ingress:
         if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
             host, _, port = http_bind.rpartition(":")
             self._http = http_server.start_in_thread(api, host, int(port))
+
+    async def check_health(self) -> None:
+        """Serve's health check of the replica says what /health says: a replica whose hosts
+        or store do not answer is unhealthy (Serve restarts it after its failure threshold),
+        never write-dead behind a green check."""
+        problems = await current().problems()
+        if problems:
+            raise RuntimeError("; ".join(problems))
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from api import log_api, metrics
 from api.edge import (EdgeMiddleware, ErrorBody, current_request_id, default_error,
                       detail_responses)
 from api.family import Family
+from api.runtime import current
 from runtime.config import Settings
 from schemas.log_api import Health
 
@@ -125,10 +126,27 @@ def build_app(families: list[Family]) -> FastAPI:
         return JSONResponse(body(exc.status_code, str(exc.detail), rid), exc.status_code,
                             headers=getattr(exc, "headers", None))
 
-    @app.get("/health", response_model=Health, responses=detail_responses())
-    async def health() -> Health:
+    @app.get("/health", response_model=Health,
+             responses={**detail_responses(), 503: {
+                 "model": Health, "description": "a write would fail now: a host or the "
+                                                 "store does not answer, or the node is gone"}})
+    async def health() -> Response:
         """{"status": "ok"} as the OpenGPTs and agent chat documents have it, with Sotopia's
-        message and components; /v1/runtime has the details (store, hosts, nodes)."""
-        return Health(status="ok")
+        message and components, when a write would work now: every actor host answers and
+        its store answers. Otherwise 503 {"status": "unavailable", "problems": [...]}.
+        /v1/runtime has the details (store, hosts, nodes)."""
+        try:
+            problems = await current().problems()
+        except RuntimeError:  # no runtime in this process (an app built for its document)
+            problems = []
+        if not problems:
+            return JSONResponse(Health(status="ok").model_dump(exclude={"problems"}))
+        database = ("unavailable" if any("store" in p for p in problems) else "connected")
+        body = Health(status="unavailable", message="; ".join(problems),
+                      components={"database": database,
+                                  "hosts": "unavailable" if any(
+                                      "host" in p or "node" in p for p in problems) else "ok"},
+                      problems=problems)
+        return JSONResponse(body.model_dump(), 503)
 
     return app

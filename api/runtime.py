@@ -6,7 +6,10 @@ same fold the hosts use. Commands and live tails go to the entity's host through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import ray
 from fastapi import Request
@@ -18,11 +21,60 @@ from runtime.registry import load_modules
 from runtime.stores import EventStore, open_store
 
 
+#: how long a host or the store may take to answer a health probe
+PROBE_SECONDS = 3.0
+#: how long a health verdict is reused: /health under load probes at most this often
+VERDICT_SECONDS = 1.0
+
+
 @dataclass
 class Runtime:
     settings: Settings
     client: Client
     store: EventStore
+    #: why this process can no longer write, once it knows (its own Ray node died)
+    lost: str | None = field(default=None, init=False)
+    _verdict: tuple[float, list[str]] | None = field(default=None, init=False, repr=False)
+    _probing: asyncio.Future | None = field(default=None, init=False, repr=False)
+
+    async def problems(self) -> list[str]:
+        """What stops a write now, or []: every host answers (through its own store) and
+        this process's store answers, within PROBE_SECONDS. One probe at a time, its verdict
+        reused for VERDICT_SECONDS."""
+        if self.lost is not None:
+            return [self.lost]
+        now = time.monotonic()
+        if self._verdict is not None and now - self._verdict[0] < VERDICT_SECONDS:
+            return self._verdict[1]
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+        problems = await asyncio.shield(self._probing)
+        self._verdict = (time.monotonic(), problems)
+        return problems
+
+    async def _probe(self) -> list[str]:
+        async def host(name: str, handle: Any) -> str | None:
+            try:
+                await asyncio.wait_for(handle.health.remote(), PROBE_SECONDS)
+                return None
+            except asyncio.TimeoutError:
+                return f"host {name} did not answer within {PROBE_SECONDS:g} s"
+            except Exception as exc:  # noqa: BLE001 - a dead host is the answer here
+                # and a host dead for good is started again (as a call to it would), so
+                # the next probe sees whether the service healed
+                await self.client.arevive(name, handle)
+                return f"host {name} is unavailable ({type(exc).__name__})"
+
+        async def store() -> str | None:
+            try:
+                await asyncio.wait_for(self.store.last_position(), PROBE_SECONDS)
+                return None
+            except Exception as exc:  # noqa: BLE001 - a store that does not answer
+                return f"the event store does not answer ({type(exc).__name__}: {exc})"
+
+        found = await asyncio.gather(store(), *(host(n, h) for n, h in
+                                                sorted(self.client.hosts.items())))
+        return [p for p in found if p]
 
     @classmethod
     def start(cls, settings: Settings) -> "Runtime":

@@ -115,6 +115,11 @@ class ActorHost:
     async def ping(self) -> int:
         return os.getpid()
 
+    async def health(self) -> int:
+        """Alive, and its store answers (what a write needs): /health asks every host."""
+        await self.store.last_position()
+        return os.getpid()
+
     async def node(self) -> str:
         """The Ray node this host runs on (placement over a cluster is observable)."""
         return ray.get_runtime_context().get_node_id()

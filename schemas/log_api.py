@@ -60,9 +60,11 @@ class TailFrame(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "unavailable"]
     message: str = "All systems operational"
     components: dict[str, str] = Field(default_factory=lambda: {"database": "connected"})
+    problems: list[str] = Field(default_factory=list,
+                                description="what stops a write (with status unavailable)")
 
 
 class HostInfo(BaseModel):

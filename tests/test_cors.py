@@ -15,13 +15,15 @@ ALLOWED = "http://app.example.test:3000"
 
 
 def _serve(monkeypatch, origins: str) -> str:
+    """The app on loopback; /health answers whatever runtime this process holds (perhaps
+    another module's, its hosts gone): only its headers are read here."""
     monkeypatch.setenv("ACTORLOG_CORS_ORIGINS", origins)
     app = families.build_app(families.configured())
     app.state.on_serve = []  # no family's background work: this app has no runtime
     port = free_port()
     http_server.start_in_thread(app, "127.0.0.1", port)
     base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/health")
+    wait_http(base + "/openapi.json")
     return base
 
 
@@ -50,7 +52,7 @@ def test_listed_origins_get_cors_headers_on_every_familys_routes(monkeypatch):
     assert r.headers["access-control-allow-origin"] == ALLOWED
     assert "x-request-id" in r.headers["access-control-expose-headers"].lower()
     other = httpx.get(base + "/health", headers={"Origin": "http://evil.example.test"})
-    assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-origin" not in other.headers
 
 
 def test_a_star_allows_any_origin_and_none_is_the_default(monkeypatch):

@@ -122,7 +122,10 @@ def test_killing_the_service_mid_stream_leaves_a_consistent_resumable_thread(tmp
                                                    headers=OPERATOR).json()["events"]],
              lambda types: "turn" in types, 30)
         session_id, sock = _avatar_segment(base)
-        assert json.loads(chat.recv(timeout=60))["type"] == "agent_step"  # under way
+        chat_events = f"{base}/v1/actors/chat/{chat_id}/events"
+        assert "user_message" in poll(  # stored, and running for tens of seconds yet
+            lambda: [e["type"] for e in httpx.get(chat_events, headers=OPERATOR).json().get(
+                "events", [])], lambda types: "user_message" in types, 30)
         _kill_tree(proc)
         chat.close()
         assert ended.wait(30)  # the client sees the connection end, not a hang

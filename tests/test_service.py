@@ -12,7 +12,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import OPERATOR, ROOT, free_port, wait_http
+from tests.conftest import OPERATOR, ROOT, free_port, poll, wait_http
 
 
 def _env(tmp_path, **extra) -> dict[str, str]:
@@ -167,3 +167,77 @@ def test_serve_run_serves_on_port_8000_with_the_data_dir(tmp_path):
         while _gone(pids) and time.time() < deadline:
             time.sleep(0.2)
         assert _gone(pids) == []
+
+
+def _raylet(pid: int) -> int:
+    import psutil
+
+    found = [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "raylet"
+             or "raylet" in " ".join(p.cmdline()[:1])]
+    assert found, "no raylet under the service"
+    return found[0].pid
+
+
+def test_when_its_ray_node_dies_the_service_says_503_and_exits_for_its_supervisor(tmp_path):
+    """The raylet of a running embedded service killed: the hosts are gone for good. /health
+    turns 503 (never 200 again), and the process exits with 75 within 30 s, for a supervisor
+    (`bash scripts/dev serve` is one) to start it again."""
+    port = free_port()
+    proc, url = _start(tmp_path, port)
+    pids = _tree(proc.pid)
+    try:
+        assert httpx.get(url + "/health").status_code == 200
+        os.kill(_raylet(proc.pid), signal.SIGKILL)
+        seen: list[int] = []
+        deadline = time.time() + 30
+        while proc.poll() is None and time.time() < deadline:
+            try:
+                seen.append(httpx.get(url + "/health", timeout=5).status_code)
+            except httpx.HTTPError:
+                seen.append(0)  # the server is going away
+            time.sleep(0.1)
+        assert proc.poll() == 75, (proc.poll(), seen[-20:])
+        assert 503 in seen, seen
+        assert 200 not in seen[seen.index(503):], seen
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc)
+    deadline = time.time() + 30
+    while _gone(pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _gone(pids) == []  # the rest of its node was shut down, nothing left behind
+    printed = proc.stdout.read()
+    assert "this service's Ray node is gone (raylet exited)" in printed
+
+
+def test_the_dev_script_starts_the_service_again_when_its_node_dies(tmp_path):
+    """`bash scripts/dev serve` is the embedded service's supervisor: within a minute of its
+    raylet's death the same port serves writes again, from the same data."""
+    port = free_port()
+    env = _env(tmp_path, ACTORLOG_PORT=str(port))
+    proc = subprocess.Popen(["bash", "scripts/dev", "serve"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    cookies = {"opengpts_user_id": "u"}
+    try:
+        wait_http(url + "/health", tries=900)
+        first = httpx.post(url + "/assistants", cookies=cookies, json={
+            "name": "before", "config": {"configurable": {"type": "chatbot"}}})
+        assert first.status_code == 200
+        service = [p for p in _tree(proc.pid)
+                   if "embedded.py" in " ".join(__import__("psutil").Process(p).cmdline())][0]
+        os.kill(_raylet(service), signal.SIGKILL)
+
+        def healed() -> bool:
+            try:
+                r = httpx.post(url + "/assistants", cookies=cookies, timeout=10, json={
+                    "name": "after", "config": {"configurable": {"type": "chatbot"}}})
+                return r.status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert poll(healed, bool, 120)
+        kept = httpx.get(f"{url}/assistants/{first.json()['assistant_id']}", cookies=cookies)
+        assert kept.status_code == 200 and kept.json()["name"] == "before"
+    finally:
+        _kill_tree(proc)
