@@ -22,6 +22,7 @@ from api import log_api, metrics
 from api.edge import (EdgeMiddleware, ErrorBody, current_request_id, default_error,
                       detail_responses)
 from api.family import Family
+from api.openapi_doc import with_codec_bounds
 from api.runtime import current
 from runtime.config import Settings
 from schemas.log_api import Health
@@ -100,6 +101,15 @@ def cors_origins(raw: str | None = None) -> list[str]:
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
     app = FastAPI(title="actorlog", version="0.1.0")
+
+    def document() -> dict:
+        """FastAPI's document, with the event codec's bounds written in (api/openapi_doc.py);
+        built once, as FastAPI's own."""
+        if app.openapi_schema is None:
+            app.openapi_schema = with_codec_bounds(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     # Run by api/http_server.py in its event loop once it serves (not by an ASGI lifespan:
     # under Serve that would run in Serve's loop too, and a PostgreSQL store's connections
     # belong to the one loop that serves).

@@ -13,7 +13,7 @@ import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
-                      StrictStr, field_validator)
+                      StrictStr, WithJsonSchema, field_validator)
 from pydantic.alias_generators import to_camel
 
 __all__ = ["AgoraSettings", "AvatarError", "DEFAULT_IDLE_SECONDS", "ENCODINGS", "Environment",
@@ -63,7 +63,11 @@ def _uid(value: Any) -> Any:
 
 Uid = Annotated[StrictStr, BeforeValidator(_uid), Field(min_length=1, max_length=256)]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
-IdleTimeout = Annotated[float, BeforeValidator(idle_seconds)]
+IdleTimeout = Annotated[float, BeforeValidator(idle_seconds), WithJsonSchema({
+    "anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_IDLE_SECONDS},
+              {"type": "string", "pattern": r"^ *(0|[1-9][0-9]{0,4})(\.[0-9]{1,3})? *$"}],
+    "description": "seconds (a number, or the document's string of one), 0 to 86400; 0 "
+                   "turns the timeout off"})]
 
 
 class _Camel(BaseModel):
@@ -83,7 +87,8 @@ class AgoraSettings(_Camel):
     enable_string_uids: StrictBool
     activity_idle_timeout: IdleTimeout = DEFAULT_IDLE_SECONDS
     #: a later Anam version of the document: the sample rate every voice frame must have
-    audio_sample_rate: int | None = None
+    audio_sample_rate: int | None = Field(None, json_schema_extra={
+        "enum": [*SAMPLE_RATES, None]})
 
     @field_validator("audio_sample_rate")
     @classmethod

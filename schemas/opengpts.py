@@ -122,11 +122,22 @@ class LegacyMessagesPost(BaseModel):
         lambda cls, v: _role_to_type(v)))
 
 
+class CheckpointConfig(BaseModel):
+    """{"checkpoint_id": ...} inside a config's "configurable", as LangGraph's SDK sends it."""
+
+    checkpoint_id: str
+
+
+class CheckpointRef(BaseModel):
+    configurable: CheckpointConfig
+
+
 class HistoryQuery(BaseModel):
-    """POST /threads/{id}/history, as LangGraph's API takes it."""
+    """POST /threads/{id}/history, as LangGraph's API takes it: ``before`` is a checkpoint id
+    or a config naming one."""
 
     limit: int = Field(default=10, ge=1, le=1000)
-    before: str | dict[str, Any] | None = None
+    before: str | CheckpointRef | None = None
 
 
 class FeedbackPayload(BaseModel):

@@ -10,7 +10,7 @@ are bounded so a record stays a record.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,7 +25,13 @@ TEXT = 20_000  # characters in one free-text field
 PK = 256
 #: steps an episode may take: every SERVER_MSG carries the whole log, so this bounds a frame
 MAX_TURNS = 200
-Pk = str | None
+#: what the server takes as a pk (api/sotopia/data.py): empty (a new one is made), or 1 to 256
+#: characters with no '/' and no control character. Stated in the document only: the server's
+#: own check words the refusal
+PK_PATTERN = r"^[^/\x00-\x1f]{0,256}$"
+Pk = Annotated[str | None, Field(json_schema_extra={"pattern": PK_PATTERN})]
+#: exactly two agents: stated in the document, checked (in Sotopia's words) by _two_agents
+TwoAgents = Annotated[list[str], Field(json_schema_extra={"minItems": 2, "maxItems": 2})]
 
 ACTION_TYPES = ("none", "speak", "non-verbal communication", "action", "leave")
 WS_TYPES = ("SERVER_MSG", "CLIENT_MSG", "ERROR", "START_SIM", "END_SIM", "FINISH_SIM")
@@ -130,7 +136,7 @@ class CustomEvaluationDimension(BaseModel):
 
 
 class CustomEvaluationDimensionsWrapper(BaseModel):
-    pk: str = Field("", max_length=PK)
+    pk: str = Field("", max_length=PK, json_schema_extra={"pattern": PK_PATTERN})
     name: str = Field("", max_length=200, description="The name of the custom evaluation "
                                                       "dimension list")
     dimensions: list[CustomEvaluationDimension] = Field(default_factory=list, max_length=100)
@@ -166,8 +172,8 @@ class SimulationRequest(BaseModel):
     """The real server's POST /simulate: models = [evaluator, agent 1, agent 2]."""
 
     env_id: str = Field(max_length=PK)
-    agent_ids: list[str]
-    models: list[str]
+    agent_ids: TwoAgents
+    models: list[str] = Field(json_schema_extra={"minItems": 3, "maxItems": 3})
     max_turns: int = Field(ge=1, le=MAX_TURNS)
     tag: str = Field(max_length=TEXT)
 
@@ -192,7 +198,7 @@ class SimulationEpisodeInitiation(BaseModel):
     first also evaluates), or [evaluator, agent 1, agent 2] as in SimulationRequest."""
 
     scenario_id: str = Field(max_length=PK)
-    agent_ids: list[str]
+    agent_ids: TwoAgents
     episode_tag: str = Field("", max_length=TEXT)
     models: list[str] = Field(default_factory=list, max_length=3)
     max_turns: int = Field(20, ge=1, le=MAX_TURNS)
@@ -208,7 +214,7 @@ class StartSim(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     env_id: str = Field(max_length=PK)
-    agent_ids: list[str]
+    agent_ids: TwoAgents
     agent_models: list[str] | None = None
     evaluator_model: str = Field("gpt-4o", max_length=PK)
     evaluation_dimension_list_name: str = Field("sotopia", max_length=200)
@@ -253,7 +259,7 @@ class EpisodeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field(max_length=PK)
-    agent_ids: list[str]
+    agent_ids: TwoAgents
     models: str | None = Field(None, max_length=1_000)
 
     _agents = field_validator("agent_ids")(SimulationRequest._two_agents.__func__)
@@ -270,7 +276,8 @@ class BatchSpec(BaseModel):
 
     scenarios: list[str] = Field(default_factory=list, max_length=10_000)
     agents: list[str] = Field(default_factory=list, max_length=10_000)
-    agent_pairs: list[list[str]] = Field(default_factory=list, max_length=10_000)
+    agent_pairs: list[Annotated[list[str], Field(json_schema_extra={
+        "minItems": 2, "maxItems": 2})]] = Field(default_factory=list, max_length=10_000)
     pairing: str = Field("consecutive", pattern=r"^(consecutive|all|sample:[1-9][0-9]{0,4})$")
     models: list[str] = Field(default_factory=lambda: ["builtin"], min_length=1,
                               max_length=100)

@@ -15,8 +15,10 @@ import schemathesis
 from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import (content_type_conformance, not_a_server_error,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis.checks import (content_type_conformance, negative_data_rejection,
+                                 not_a_server_error, positive_data_acceptance,
+                                 response_schema_conformance, status_code_conformance,
+                                 unsupported_method)
 
 from tests.conftest import OPERATOR_TOKEN, kill_hosts, start_inprocess_server
 
@@ -32,7 +34,8 @@ def base(ray_session, tmp_path_factory):
 OWNER = "fuzz-owner"
 AVATAR_KEY = "fuzz-avatar-key"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_schema_conformance, positive_data_acceptance, negative_data_rejection,
+          unsupported_method]
 
 
 def _seed(base: str) -> tuple[str, str]:
@@ -91,6 +94,7 @@ def test_no_5xx_and_answers_as_documented(base):
                 fuzz()
             except Unsatisfiable:  # nothing of it can be made invalid (no body, free strings)
                 pass
-            except Exception as exc:  # noqa: BLE001 - collected, then reported all at once
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - schemathesis'
+                # failures are an exception group: collected, then reported all at once
                 failures[f"{operation.label} ({mode})"] = f"{type(exc).__name__}: {exc}"[:2000]
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, RESPONSES, assistant_view, command, delete_own, invalid_id,
-                                 now_iso, valid_id, visible_assistant)
+from api.opengpts.common import (JSON, RESPONSES, ClientId, assistant_view, command,
+                                 delete_own, now_iso, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from schemas.opengpts import Assistant, AssistantPayload, Status, tool_catalog, tool_type
@@ -103,11 +103,9 @@ async def put_new_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
 
 
 @router.put("/{aid}", response_model=Assistant)
-async def upsert_assistant(aid: str, body: AssistantPayload, me: Me, rt: Rt) -> JSON:
+async def upsert_assistant(aid: ClientId, body: AssistantPayload, me: Me, rt: Rt) -> JSON:
     """Creates the assistant under a client-chosen id, or updates one of the caller's own.
     Another user's id is 404: OpenGPTs let a PUT take the assistant over."""
-    if not valid_id(aid):
-        invalid_id(aid, "aid")
     return JSON(await _put(rt, me, aid, body, create_only=False))
 
 

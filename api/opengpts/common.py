@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -42,16 +42,16 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+#: the id pattern a client-chosen id (PUT) must match, as the document states it
+ID_PATTERN = _ID.pattern
+ClientId = Annotated[str, Path(pattern=ID_PATTERN, description=(
+    "letters, digits and _ . : @ -, 1 to 128 characters, starting with a letter or digit"))]
+
+
 def valid_id(entity_id: str) -> bool:
     """Ids are UUIDs from POST, or client-chosen through PUT (older clients used names like
     "bobby"): letters, digits and _ . : @ - up to 128 characters."""
     return bool(_ID.match(entity_id))
-
-
-def invalid_id(entity_id: str, where: str) -> NoReturn:
-    raise HTTPException(422, [{"type": "string_pattern_mismatch", "loc": ["path", where],
-                               "msg": "an id is 1 to 128 letters, digits or _.:@- characters",
-                               "input": entity_id[:200]}])
 
 
 async def read(rt: Runtime, kind: str, entity_id: str) -> dict[str, Any]:

@@ -25,7 +25,8 @@ import uuid
 from typing import Annotated, Any, AsyncIterator
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.datastructures import UploadFile as StarletteUpload
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -315,15 +316,59 @@ async def get_config_schema() -> JSON:
     return JSON(config_schema())
 
 
-@ingest_router.post("/ingest", max_body_size=limits.upload_bytes)
-async def ingest(me: Me, rt: Rt, files: Annotated[list[UploadFile], File()],
-                 config: Annotated[str, Form()]) -> JSON:
+#: files in one /ingest request
+MAX_FILES = 100
+#: /ingest's config as the document states it: JSON naming one assistant or thread. The route
+#: parses more leniently (any spacing, other keys); this is what a client generating from the
+#: document sends
+_INGEST_CONFIG = (r'^\{"configurable": ?\{"(assistant_id|thread_id)": ?'
+                  r'"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"\}\}$')
+#: the form is read by the route itself (not FastAPI's File()/Form() parameters), so that the
+#: document says exactly what it takes: files as binary parts sent as text, PDF, HTML or
+#: markdown, and the config above
+_INGEST_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["files", "config"], "properties": {
+        "files": {"type": "array", "minItems": 1, "maxItems": MAX_FILES,
+                  "items": {"type": "string", "format": "binary"}},
+        "config": {"type": "string", "pattern": _INGEST_CONFIG, "description":
+                   '{"configurable": {"assistant_id": ...}} or '
+                   '{"configurable": {"thread_id": ...}}, as JSON'}}},
+    # text, markdown, HTML and PDF are read (the part's type or the file's name says which)
+    "encoding": {"files": {"contentType": "text/plain"}}}}}}
+
+
+def _missing(*fields: str) -> RequestValidationError:
+    """FastAPI's own 422 for form fields that are absent, as its File()/Form() gave it."""
+    return RequestValidationError([{"type": "missing", "loc": ["body", f], "msg":
+                                    "Field required", "input": None} for f in fields])
+
+
+@ingest_router.post("/ingest", max_body_size=limits.upload_bytes, openapi_extra=_INGEST_BODY)
+async def ingest(request: Request, me: Me, rt: Rt) -> JSON:
     """Files are parsed (text, markdown, HTML, PDF), chunked, and stored as events of the
     documents stream of the assistant or thread named in ``config``:
     {"configurable": {"assistant_id" | "thread_id"}}. Answers one list of chunk ids per file.
 
     One size rule (README, "OpenGPTs"): the request is at most ACTORLOG_MAX_UPLOAD_BYTES
     (20 MiB) and each file's text at most MAX_CHUNKS_PER_COMMAND chunks; either is a 413."""
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES + 16)
+    except (HTTPException, ValueError) as exc:  # Starlette's refusals of a malformed form
+        raise HTTPException(422, f"the body is not a readable multipart form: "
+                                 f"{getattr(exc, 'detail', exc)}") from None
+    try:
+        files = [f for f in form.getlist("files") if isinstance(f, StarletteUpload)]
+        config = form.get("config")
+        missing = (["files"] if not files else []) + (
+            ["config"] if not isinstance(config, str) else [])
+        if missing:
+            raise _missing(*missing)
+        return await _ingest(rt, me, files, str(config))
+    finally:
+        await form.close()  # the uploads' spooled files
+
+
+async def _ingest(rt: Runtime, me: User, files: list[Any], config: str) -> JSON:
     try:
         parsed = strict_json(config)
     except StrictJSONError as exc:

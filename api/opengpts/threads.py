@@ -14,14 +14,14 @@ from actors.thread import CHECKPOINTS, values
 from api.edge import EdgeRoute
 from api.opengpts.auth import User, authed_user
 from api.opengpts.common import (JSON, RESPONSES, bot_type, command, configurable, delete_own,
-                                 invalid_id, messages_from, now_iso, owned_thread, read,
+                                 ClientId, messages_from, now_iso, owned_thread, read,
                                  settled_thread, thread_view, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.events import stream_id
 from runtime.registry import get_kind
-from schemas.opengpts import (HistoryQuery, LegacyMessages, LegacyMessagesPost, Status, Thread,
-                              ThreadPayload, ThreadState, ThreadStatePost)
+from schemas.opengpts import (CheckpointRef, HistoryQuery, LegacyMessages, LegacyMessagesPost,
+                              Status, Thread, ThreadPayload, ThreadState, ThreadStatePost)
 
 router = APIRouter(prefix="/threads", tags=["opengpts: threads"],
                    route_class=EdgeRoute, responses=RESPONSES)
@@ -67,11 +67,9 @@ async def get_thread(tid: str, me: Me, rt: Rt) -> JSON:
 
 
 @router.put("/{tid}", response_model=Thread)
-async def upsert_thread(tid: str, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
+async def upsert_thread(tid: ClientId, body: ThreadPayload, me: Me, rt: Rt) -> JSON:
     """Creates under a client-chosen id, or renames / re-attaches one of the caller's own
     threads (the UI re-attaches orphans this way). Another user's id is 404, not a takeover."""
-    if not valid_id(tid):
-        invalid_id(tid, "tid")
     return JSON(await _put(rt, me, tid, body, create_only=False))
 
 
@@ -151,19 +149,12 @@ def _checkpoint(tid: str, seq: int) -> dict[str, Any]:
 HISTORY_DEFAULT, HISTORY_MAX = 10, 1000
 
 
-def _before_id(before: Any) -> str | None:
+def _before_id(before: str | CheckpointRef | None) -> str | None:
     """LangGraph's ``before``: a checkpoint id, or a config {"configurable":
-    {"checkpoint_id": ...}} as its SDK sends it."""
-    if before is None or isinstance(before, str):
-        return before or None
-    conf = before.get("configurable") if isinstance(before, dict) else None
-    cid = conf.get("checkpoint_id") if isinstance(conf, dict) else None
-    if not isinstance(cid, str):
-        raise HTTPException(422, [{"type": "value_error", "loc": ["body", "before"],
-                                   "msg": "before is a checkpoint id or "
-                                          '{"configurable": {"checkpoint_id": ...}}',
-                                   "input": before}])
-    return cid
+    {"checkpoint_id": ...}} as its SDK sends it (the body's model checked which)."""
+    if isinstance(before, CheckpointRef):
+        return before.configurable.checkpoint_id
+    return before or None
 
 
 async def _history(rt: Runtime, me: User, tid: str, limit: int, before: str | None

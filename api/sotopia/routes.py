@@ -34,9 +34,15 @@ __all__ = ["router"]
 router = APIRouter(tags=["sotopia"], route_class=EdgeRoute,
                    responses=detail_responses(404, 409, 422))
 Rt = Annotated[Runtime, Depends(get_runtime)]
-GetBy = Query(None, description="the seed's query form: <key>/<value>, e.g. tag/negotiation",
-              max_length=1_000)
+def _get_by(*keys: str) -> Any:
+    """The seed's query form, <key>/<value>: the keys it takes, stated in the document (the
+    route's own check words the refusal)."""
+    return Query(None, max_length=1_000, json_schema_extra={"pattern": f"^({'|'.join(keys)})/"},
+                 description=f"the seed's query form: <key>/<value> with key one of "
+                             f"{', '.join(keys)}, e.g. {keys[-1]}/negotiation")
 DEFAULT_MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]  # Sotopia's: evaluator, agents
+#: a pk in a path, as the server takes it (data.put checks it, in its own words)
+PathPk = Annotated[str, Path(json_schema_extra={"pattern": r"^[^/\x00-\x1f]{1,256}$"})]
 
 
 def _not_found(message: str) -> HTTPException:
@@ -71,7 +77,7 @@ def _scenarios_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/scenarios", response_model=list[EnvironmentProfile])
 @router.get("/scenarios/", response_model=list[EnvironmentProfile], include_in_schema=False)
-async def get_scenarios(rt: Rt, get_by: str | None = GetBy) -> list[dict[str, Any]]:
+async def get_scenarios(rt: Rt, get_by: str | None = _get_by("id", "codename", "tag")) -> list[dict[str, Any]]:
     """Every scenario ([] when there are none); with get_by, a search."""
     d = await directory(rt)
     if get_by is None:
@@ -104,7 +110,7 @@ def _agents_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/agents", response_model=list[AgentProfile])
 @router.get("/agents/", response_model=list[AgentProfile], include_in_schema=False)
-async def get_agents(rt: Rt, get_by: str | None = GetBy) -> list[dict[str, Any]]:
+async def get_agents(rt: Rt, get_by: str | None = _get_by("id", "gender", "occupation")) -> list[dict[str, Any]]:
     d = await directory(rt)
     if get_by is None:
         return d.records(AGENT)
@@ -141,7 +147,7 @@ async def _episodes_by(rt: Runtime, key: str, value: str, offset: int = 0, limit
 
 @router.get("/episodes", response_model=list[EpisodeLog])
 @router.get("/episodes/", response_model=list[EpisodeLog], include_in_schema=False)
-async def get_episodes(rt: Rt, get_by: str | None = GetBy,
+async def get_episodes(rt: Rt, get_by: str | None = _get_by("id", "tag"),
                        tag: str | None = Query(None, max_length=1_000),
                        offset: int = Query(0, ge=0, le=10_000_000),
                        limit: int = Query(100, ge=1, le=1_000)) -> list[dict[str, Any]]:
@@ -224,13 +230,13 @@ async def create_relationship(body: RelationshipProfile, rt: Rt) -> str:
 
 
 @router.put("/agents/{agent_id}", response_model=str)
-async def update_agent(agent_id: str, body: AgentProfile, rt: Rt) -> str:
+async def update_agent(agent_id: PathPk, body: AgentProfile, rt: Rt) -> str:
     """Replaces the agent's profile (the path's id wins over a pk in the body)."""
     return await data.put(rt, AGENT, agent_id, body.model_dump(mode="json"), mode="update")
 
 
 @router.put("/scenarios/{scenario_id}", response_model=str)
-async def update_scenario(scenario_id: str, body: EnvironmentProfile, rt: Rt) -> str:
+async def update_scenario(scenario_id: PathPk, body: EnvironmentProfile, rt: Rt) -> str:
     return await data.put(rt, SCENARIO, scenario_id, body.model_dump(mode="json"),
                           mode="update")
 
