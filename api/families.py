@@ -8,12 +8,15 @@ family".
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import re
 from typing import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.routing import iter_route_contexts
 from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -98,6 +101,23 @@ def cors_origins(raw: str | None = None) -> list[str]:
     return origins
 
 
+def _allowed(app: FastAPI, path: str) -> str:
+    """Every method of every route whose path matches ``path`` (included routers too)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.router.routes):
+        if route.methods and route.path_format and _template(route.path_format).match(path):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
+
+
+@functools.cache
+def _template(path_format: str) -> re.Pattern[str]:
+    """A route's path template ("/threads/{tid}/state") as a pattern of the paths it takes."""
+    parts = re.split(r"(\{[^}]+\})", path_format)
+    return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p)
+                                    for p in parts) + "$")
+
+
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
     app = FastAPI(title="actorlog", version="0.1.0")
@@ -128,7 +148,12 @@ def build_app(families: list[Family]) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """FastAPI's own refusals (404 for no route, 405 for a wrong method) in the shape of
-        the family whose path it is."""
+        the family whose path it is. A 405's Allow header names every method the path takes:
+        Starlette names only those of the first route that matched the path, and a path
+        served by one route per method (GET, PUT, DELETE) needs them all."""
+        if exc.status_code == 405:
+            exc = StarletteHTTPException(405, exc.detail, headers={
+                **(exc.headers or {}), "Allow": _allowed(app, request.url.path)})
         body = pick(request.url.path)
         if body is default_error:
             return await http_exception_handler(request, exc)
