@@ -163,12 +163,13 @@ def build_app(families: list[Family]) -> FastAPI:
 
     @app.get("/health", response_model=Health,
              responses={**detail_responses(), 503: {
-                 "model": Health, "description": "a write would fail now: a host or the "
-                                                 "store does not answer, or the node is gone"}})
+                 "model": Health, "description": "a write would fail now: a host (or its "
+                                                 "store) does not answer, or the node is "
+                                                 "gone"}})
     async def health() -> Response:
         """{"status": "ok"} as the OpenGPTs and agent chat documents have it, with Sotopia's
-        message and components, when a write would work now: every actor host answers and
-        its store answers. Otherwise 503 {"status": "unavailable", "problems": [...]}.
+        message and components, when a write would work now: every actor host answers,
+        through its own store. Otherwise 503 {"status": "unavailable", "problems": [...]}.
         /v1/runtime has the details (store, hosts, nodes)."""
         try:
             problems = await current().problems()
@@ -176,11 +177,8 @@ def build_app(families: list[Family]) -> FastAPI:
             problems = []
         if not problems:
             return JSONResponse(Health(status="ok").model_dump(exclude={"problems"}))
-        database = ("unavailable" if any("store" in p for p in problems) else "connected")
         body = Health(status="unavailable", message="; ".join(problems),
-                      components={"database": database,
-                                  "hosts": "unavailable" if any(
-                                      "host" in p or "node" in p for p in problems) else "ok"},
+                      components={"database": "unknown", "hosts": "unavailable"},
                       problems=problems)
         return JSONResponse(body.model_dump(), 503)
 

@@ -21,7 +21,7 @@ from runtime.registry import load_modules
 from runtime.stores import EventStore, open_store
 
 
-#: how long a host or the store may take to answer a health probe
+#: how long a host may take to answer a health probe
 PROBE_SECONDS = 3.0
 #: how long a health verdict is reused: /health under load probes at most this often
 VERDICT_SECONDS = 1.0
@@ -35,20 +35,24 @@ class Runtime:
     #: why this process can no longer write, once it knows (its own Ray node died)
     lost: str | None = field(default=None, init=False)
     _verdict: tuple[float, list[str]] | None = field(default=None, init=False, repr=False)
-    _probing: asyncio.Future | None = field(default=None, init=False, repr=False)
+    #: the probe under way, per event loop (a replica serves from two: uvicorn's and Serve's)
+    _probing: dict[Any, asyncio.Future] = field(default_factory=dict, init=False, repr=False)
 
     async def problems(self) -> list[str]:
-        """What stops a write now, or []: every host answers (through its own store) and
-        this process's store answers, within PROBE_SECONDS. One probe at a time, its verdict
-        reused for VERDICT_SECONDS."""
+        """What stops a write now, or []: every host answers within PROBE_SECONDS, through its
+        own store (hosts are where writes happen; this process's read view of the store is
+        not probed: its connections belong to the loop that serves HTTP, and Serve's health
+        check runs in another). One probe at a time per loop, its verdict reused for
+        VERDICT_SECONDS."""
         if self.lost is not None:
             return [self.lost]
-        now = time.monotonic()
-        if self._verdict is not None and now - self._verdict[0] < VERDICT_SECONDS:
+        if self._verdict is not None and time.monotonic() - self._verdict[0] < VERDICT_SECONDS:
             return self._verdict[1]
-        if self._probing is None or self._probing.done():
-            self._probing = asyncio.ensure_future(self._probe())
-        problems = await asyncio.shield(self._probing)
+        loop = asyncio.get_running_loop()
+        probing = self._probing.get(loop)
+        if probing is None or probing.done():
+            probing = self._probing[loop] = asyncio.ensure_future(self._probe())
+        problems = await asyncio.shield(probing)
         self._verdict = (time.monotonic(), problems)
         return problems
 
@@ -65,15 +69,7 @@ class Runtime:
                 await self.client.arevive(name, handle)
                 return f"host {name} is unavailable ({type(exc).__name__})"
 
-        async def store() -> str | None:
-            try:
-                await asyncio.wait_for(self.store.last_position(), PROBE_SECONDS)
-                return None
-            except Exception as exc:  # noqa: BLE001 - a store that does not answer
-                return f"the event store does not answer ({type(exc).__name__}: {exc})"
-
-        found = await asyncio.gather(store(), *(host(n, h) for n, h in
-                                                sorted(self.client.hosts.items())))
+        found = await asyncio.gather(*(host(n, h) for n, h in sorted(self.client.hosts.items())))
         return [p for p in found if p]
 
     @classmethod
