@@ -130,8 +130,11 @@ def _baseline(n: int, out: str, kill_after: float | None = None) -> tuple[float,
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     elapsed = time.perf_counter() - t0
-    with open(out, encoding="utf-8") as f:
-        return elapsed, sum(1 for _ in f)
+    try:
+        with open(out, encoding="utf-8") as f:
+            return elapsed, sum(1 for _ in f)
+    except FileNotFoundError:  # killed before it wrote its first episode: none kept
+        return elapsed, 0
 
 
 def run(quick: bool = False) -> None:

@@ -76,7 +76,7 @@ async def replay_rate(store: EventStore, n: int) -> float:
     from actors.counter import counter  # a fold that touches every event
 
     for start in range(0, n, 1000):
-        await store.append("long/1", [NewEvent("e", {**PAYLOAD, "n": i})
+        await store.append("long/1", [NewEvent("added", {**PAYLOAD, "amount": 1, "n": i})
                                       for i in range(start, start + 1000)], start)
     t0 = time.perf_counter()
     events = await store.read("long/1", 1, None, n)
