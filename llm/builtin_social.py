@@ -3,10 +3,10 @@ next action and an evaluator's scores, recognised by the JSON schema asked for.
 
 Deterministic and offline, and still not constant: what an agent does depends on who it is,
 its goal, the turn, what the other said and the request's seed (an episode asks with a seed of
-its own, so repetitions of one scenario and pair differ while a rerun of one episode does not); it leaves once it judges its goal met (a turn that
-depends on the agent and the scenario); the evaluator scores within each dimension's range from
-what happened (who spoke how often, who left, how politely), so scores differ between
-conversations.
+its own, so repetitions of one scenario and pair differ while a rerun of one episode does not);
+it leaves once it judges its goal met (a turn that depends on the agent, the scenario and the
+seed); the evaluator scores within each dimension's range from what happened (who spoke how
+often, who left, how politely), so scores differ between conversations.
 """
 
 from __future__ import annotations

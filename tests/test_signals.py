@@ -214,7 +214,8 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
         deadline = time.time() + 60
         most_waiting = 0
         while time.time() < deadline:
-            calls = httpx.get(base + "/v1/runtime", headers=OPERATOR).json()["hosts"][0]["model_calls"]
+            calls = httpx.get(base + "/v1/runtime",
+                              headers=OPERATOR).json()["hosts"][0]["model_calls"]
             assert calls["limit"] == 1 and calls["running"] <= 1
             most_waiting = max(most_waiting, calls["waiting"])
             if calls["waiting"] >= 2:

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE, episode_log, status_of
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
 from api.edge import EdgeRoute, detail_responses
@@ -77,7 +76,8 @@ def _scenarios_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/scenarios", response_model=list[EnvironmentProfile])
 @router.get("/scenarios/", response_model=list[EnvironmentProfile], include_in_schema=False)
-async def get_scenarios(rt: Rt, get_by: str | None = _get_by("id", "codename", "tag")) -> list[dict[str, Any]]:
+async def get_scenarios(rt: Rt, get_by: str | None = _get_by("id", "codename", "tag")
+                        ) -> list[dict[str, Any]]:
     """Every scenario ([] when there are none); with get_by, a search."""
     d = await directory(rt)
     if get_by is None:
@@ -110,7 +110,8 @@ def _agents_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/agents", response_model=list[AgentProfile])
 @router.get("/agents/", response_model=list[AgentProfile], include_in_schema=False)
-async def get_agents(rt: Rt, get_by: str | None = _get_by("id", "gender", "occupation")) -> list[dict[str, Any]]:
+async def get_agents(rt: Rt, get_by: str | None = _get_by("id", "gender", "occupation")
+                     ) -> list[dict[str, Any]]:
     d = await directory(rt)
     if get_by is None:
         return d.records(AGENT)
