@@ -31,7 +31,7 @@ from typing import Any
 from actors.sotopia.episode import EPISODE, outcome_of
 from actors.sotopia.profiles import AGENT, SCENARIO
 from runtime.entity import Context, EntityKind, Fenced, Rejected
-from runtime.events import NewEvent
+from runtime.events import NewEvent, stream_id
 from runtime.registry import register
 
 __all__ = ["BATCH", "DEFAULT_CONCURRENCY", "batch", "episode_id_of", "progress_of", "same_plan"]
@@ -191,31 +191,35 @@ class _Run:
         """The episode to its end, judged by its log, not by a call's answer: the command is
         sent, and the log is read until it ends. A call that is gone (its host died) or
         stalls (nothing new in the log for STALL seconds) is sent again: start on a started
-        episode is refused, resume on a finished one does nothing, so sending twice is safe."""
+        episode is refused, resume on a finished one does nothing, so sending twice is safe.
+        While a call is under way only the log's version is looked at (one indexed read);
+        the episode's state is replayed when the call has answered or stalled."""
         services, ref = self.ctx.services, self._episode(episode_id)
+        stream = stream_id(EPISODE, episode_id)
         resumed, call = False, None
-        seen, quiet_since = None, time.monotonic()
+        seen, quiet_since = -1, time.monotonic()
         try:
             while True:
+                if call is not None and not call.done():
+                    # under way: wake when it answers, or now and then to see the log move
+                    await asyncio.wait({call}, timeout=LOOK)
+                    if not call.done():
+                        version = await services.store.last_version(stream)
+                        if version != seen:
+                            seen, quiet_since = version, time.monotonic()
+                        if time.monotonic() - quiet_since < STALL:
+                            continue
+                        call.cancel()  # stalled: stop waiting on it, look again
+                        call, quiet_since = None, time.monotonic()
+                if call is not None:
+                    call.result()  # a refusal other than a conflict is this episode's failure
+                    call = None
                 state = await services.read_state(EPISODE, episode_id)
                 status = outcome_of(state)
                 if status in _FINISHED:
                     break
                 if status == "awaiting_human":  # no human plays in a batch
                     return {"status": "failed", "error": "the episode waits for a human"}
-                mark = (status, len(state["steps"]))
-                if mark != seen:
-                    seen, quiet_since = mark, time.monotonic()
-                if call is not None and call.done():
-                    call.result()  # a refusal other than a conflict is this episode's failure
-                    call = None
-                if call is not None and time.monotonic() - quiet_since < STALL:
-                    # under way: wake when it answers, or now and then to see the log move
-                    await asyncio.wait({call}, timeout=LOOK)
-                    continue
-                if call is not None:  # stalled: stop waiting on it, look again
-                    call.cancel()
-                    call, quiet_since = None, time.monotonic()
                 if state["setup"] is None:  # the start never landed
                     call = asyncio.ensure_future(_ask(ref, {
                         "type": "start", "setup": await self._setup(entry)}))
