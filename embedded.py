@@ -104,12 +104,12 @@ def _avatar_key(families: list[Any], data_dir: str) -> str | None:
     return ensure_embedded_key(data_dir)
 
 
-def _operator_token(settings: Settings) -> str:
-    """The operator token of the data directory, made at the first start (api/operator.py,
-    imported by then with the app)."""
-    from api.operator import ensure_token
+def _operator_token(settings: Settings) -> tuple[str, str]:
+    """The operator token of the data directory, made at the first start, and its file
+    (api/operator.py, imported by then with the app)."""
+    from api.operator import TOKEN_FILE, ensure_token
 
-    return ensure_token(settings.data_dir)
+    return ensure_token(settings.data_dir), os.path.join(settings.data_dir, TOKEN_FILE)
 
 
 def main() -> None:
@@ -129,10 +129,9 @@ def main() -> None:
         print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
               flush=True)
         if not os.environ.get(ADMIN_TOKEN_ENV):  # made now if this is the first start
-            print(f"operator token: {_operator_token(settings)}  (for /v1/actors, "
-                  f"/v1/runtime, /metrics; kept in "
-                  f"{os.path.join(settings.data_dir, 'operator_token')}; {ADMIN_TOKEN_ENV} sets "
-                  "your own)", flush=True)
+            token, path = _operator_token(settings)
+            print(f"operator token: {token}  (for /v1/actors, /v1/runtime, /metrics; kept in "
+                  f"{path}; {ADMIN_TOKEN_ENV} sets your own)", flush=True)
         if avatar.get("key"):
             print(f"avatar sessions: API key {avatar['key']}  (made at the first start, kept in "
                   f"{os.path.join(settings.data_dir, 'avatar_api_key')}; set AVATAR_API_KEYS "

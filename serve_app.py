@@ -54,8 +54,8 @@ class _Ingress:
 
     async def check_health(self) -> None:
         """Serve's health check of the replica says what /health says: a replica whose hosts
-        or store do not answer is unhealthy (Serve restarts it after its failure threshold),
-        never write-dead behind a green check."""
+        (or their stores) do not answer is unhealthy (Serve restarts it after its failure
+        threshold), never write-dead behind a green check."""
         problems = await current().problems()
         if problems:
             raise RuntimeError("; ".join(problems))

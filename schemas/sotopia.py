@@ -28,7 +28,8 @@ MAX_TURNS = 200
 #: what the server takes as a pk (api/sotopia/data.py): empty (a new one is made), or 1 to 256
 #: characters with no '/' and no control character. Stated in the document only: the server's
 #: own check words the refusal
-PK_PATTERN = r"^[^/\x00-\x1f]{0,256}$"
+PK_CHARS = r"[^/\x00-\x1f]"
+PK_PATTERN = rf"^{PK_CHARS}{{0,256}}$"
 Pk = Annotated[str | None, Field(json_schema_extra={"pattern": PK_PATTERN})]
 #: exactly two agents: stated in the document, checked (in Sotopia's words) by _two_agents
 TwoAgents = Annotated[list[str], Field(json_schema_extra={"minItems": 2, "maxItems": 2})]

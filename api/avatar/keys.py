@@ -93,7 +93,7 @@ def _secret() -> bytes:
     if configured:
         return configured.encode()
     return read_or_create(os.path.join(data_dir(), SECRET_FILE),
-                           secrets.token_hex(32)).encode()
+                          secrets.token_hex(32)).encode()
 
 
 def token_seconds() -> float:

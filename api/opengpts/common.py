@@ -26,7 +26,9 @@ from schemas.opengpts import MessageIn, role_to_type
 #: the statuses OpenGPTs' routes answer besides 200, documented on every route of the family
 RESPONSES = detail_responses(400, 401, 403, 404, 409, 415, 503)
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+#: an id: a UUID from POST, or a client's through PUT
+ID_CHARS = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
+_ID = re.compile(f"^{ID_CHARS}$")
 
 
 class JSON(Response):

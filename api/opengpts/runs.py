@@ -26,18 +26,18 @@ from typing import Annotated, Any, AsyncIterator
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
-from starlette.datastructures import UploadFile as StarletteUpload
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from actors.documents import documents_id
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
 from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, REFUSALS, RESPONSES, bot_type, command, configurable,
-                                 messages_from, now_iso, owned_thread, refused, settled_thread,
-                                 valid_id, visible_assistant)
+from api.opengpts.common import (ID_CHARS, JSON, REFUSALS, RESPONSES, bot_type, command,
+                                 configurable, messages_from, now_iso, owned_thread, refused,
+                                 settled_thread, valid_id, visible_assistant)
 from api.opengpts.directory import directory_for
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
@@ -322,7 +322,7 @@ MAX_FILES = 100
 #: parses more leniently (any spacing, other keys); this is what a client generating from the
 #: document sends
 _INGEST_CONFIG = (r'^\{"configurable": ?\{"(assistant_id|thread_id)": ?'
-                  r'"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"\}\}$')
+                  rf'"{ID_CHARS}"\}}\}}$')
 #: the form is read by the route itself (not FastAPI's File()/Form() parameters), so that the
 #: document says exactly what it takes: files as binary parts sent as text, PDF, HTML or
 #: markdown, and the config above

@@ -25,7 +25,7 @@ from api.sotopia.data import Missing, directory, new_pk
 from llm.service import model_port
 from schemas.sotopia import (AgentProfile, BatchProgress, BatchRequest, CustomEvaluationDimension,
                              CustomEvaluationDimensionsWrapper, EnvironmentProfile, EpisodeLog,
-                             RelationshipProfile, RelationshipType,
+                             PK_CHARS, RelationshipProfile, RelationshipType,
                              SimulationEpisodeInitiation, SimulationRequest)
 
 __all__ = ["router"]
@@ -33,15 +33,21 @@ __all__ = ["router"]
 router = APIRouter(tags=["sotopia"], route_class=EdgeRoute,
                    responses=detail_responses(404, 409, 422))
 Rt = Annotated[Runtime, Depends(get_runtime)]
-def _get_by(*keys: str) -> Any:
+DEFAULT_MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]  # Sotopia's: evaluator, agents
+#: a pk in a path, as the server takes it (data.put checks it, in its own words)
+PathPk = Annotated[str, Path(json_schema_extra={"pattern": rf"^{PK_CHARS}{{1,256}}$"})]
+#: the keys of each search's get_by=<key>/<value>
+SCENARIO_KEYS = ("id", "codename", "tag")
+AGENT_KEYS = ("id", "gender", "occupation")
+EPISODE_KEYS = ("id", "tag")
+
+
+def _get_by(keys: tuple[str, ...]) -> Any:
     """The seed's query form, <key>/<value>: the keys it takes, stated in the document (the
     route's own check words the refusal)."""
     return Query(None, max_length=1_000, json_schema_extra={"pattern": f"^({'|'.join(keys)})/"},
                  description=f"the seed's query form: <key>/<value> with key one of "
                              f"{', '.join(keys)}, e.g. {keys[-1]}/negotiation")
-DEFAULT_MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]  # Sotopia's: evaluator, agents
-#: a pk in a path, as the server takes it (data.put checks it, in its own words)
-PathPk = Annotated[str, Path(json_schema_extra={"pattern": r"^[^/\x00-\x1f]{1,256}$"})]
 
 
 def _not_found(message: str) -> HTTPException:
@@ -76,13 +82,13 @@ def _scenarios_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/scenarios", response_model=list[EnvironmentProfile])
 @router.get("/scenarios/", response_model=list[EnvironmentProfile], include_in_schema=False)
-async def get_scenarios(rt: Rt, get_by: str | None = _get_by("id", "codename", "tag")
+async def get_scenarios(rt: Rt, get_by: str | None = _get_by(SCENARIO_KEYS)
                         ) -> list[dict[str, Any]]:
     """Every scenario ([] when there are none); with get_by, a search."""
     d = await directory(rt)
     if get_by is None:
         return d.records(SCENARIO)
-    return _scenarios_by(d, *_split(get_by, ("id", "codename", "tag")))
+    return _scenarios_by(d, *_split(get_by, SCENARIO_KEYS))
 
 
 @router.get("/scenarios/{get_by}/{value}", response_model=list[EnvironmentProfile])
@@ -110,12 +116,12 @@ def _agents_by(d: Any, key: str, value: str) -> list[dict[str, Any]]:
 
 @router.get("/agents", response_model=list[AgentProfile])
 @router.get("/agents/", response_model=list[AgentProfile], include_in_schema=False)
-async def get_agents(rt: Rt, get_by: str | None = _get_by("id", "gender", "occupation")
+async def get_agents(rt: Rt, get_by: str | None = _get_by(AGENT_KEYS)
                      ) -> list[dict[str, Any]]:
     d = await directory(rt)
     if get_by is None:
         return d.records(AGENT)
-    return _agents_by(d, *_split(get_by, ("id", "gender", "occupation")))
+    return _agents_by(d, *_split(get_by, AGENT_KEYS))
 
 
 @router.get("/agents/{get_by}/{value}", response_model=list[AgentProfile])
@@ -148,14 +154,14 @@ async def _episodes_by(rt: Runtime, key: str, value: str, offset: int = 0, limit
 
 @router.get("/episodes", response_model=list[EpisodeLog])
 @router.get("/episodes/", response_model=list[EpisodeLog], include_in_schema=False)
-async def get_episodes(rt: Rt, get_by: str | None = _get_by("id", "tag"),
+async def get_episodes(rt: Rt, get_by: str | None = _get_by(EPISODE_KEYS),
                        tag: str | None = Query(None, max_length=1_000),
                        offset: int = Query(0, ge=0, le=10_000_000),
                        limit: int = Query(100, ge=1, le=1_000)) -> list[dict[str, Any]]:
     """Episodes newest first, a page at a time (offset, limit); ``tag`` (what Sotopia's UI
     sends) or get_by filters them. [] when there are none."""
     if get_by is not None:
-        return await _episodes_by(rt, *_split(get_by, ("id", "tag")), offset, limit)
+        return await _episodes_by(rt, *_split(get_by, EPISODE_KEYS), offset, limit)
     ids = (await directory(rt)).episodes(tag=tag)
     return await _logs(rt, ids[offset:offset + limit])
 
