@@ -33,8 +33,9 @@ def test_durability_settings(tmp_path):
 
 
 async def test_a_file_written_before_kinds_and_schema_versions_is_migrated(tmp_path):
-    """A file of the earlier schema (no kind, no version columns) opens, its events are
-    found by kind, and they read as schema version 1."""
+    """A file of the earlier schema (no kind, no version columns, snapshots without a rowid)
+    opens, its events are found by kind, they read as schema version 1, and its snapshot is
+    kept in the table that has a rowid."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.executescript("""
@@ -56,7 +57,12 @@ async def test_a_file_written_before_kinds_and_schema_versions_is_migrated(tmp_p
         found = await store.read_all(1, 10, kinds=["thread"])
         assert [(e.stream, e.data, e.schema_version) for e in found] == [
             ("thread/t", {"a": 1}, 1)]
-        assert (await store.load_snapshot("thread/t")).version == 1
+        kept = await store.load_snapshot("thread/t")
+        assert (kept.seq, kept.state, kept.version) == (1, {"s": 1}, 1)
+        # moved to a table with a rowid: a big state no longer sits in the key b-tree
+        table = sqlite3.connect(path).execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'snapshots'").fetchone()[0]
+        assert "WITHOUT ROWID" not in table.upper()
         await store.append("thread/t", [NewEvent("updated", {}, schema_version=2)], 1)
         assert [e.schema_version for e in await store.read("thread/t")] == [1, 2]
     finally:
