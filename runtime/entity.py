@@ -126,7 +126,7 @@ class Context:
 
     async def commit(self, *events: NewEvent) -> list[Event]:
         if self._commit is None:
-            raise RuntimeError("this context cannot commit (a dry run)")
+            raise RuntimeError("this context cannot commit (a dry run, or its command has ended)")
         return await self._commit(list(events))
 
 
@@ -155,6 +155,7 @@ class EntityKind:
         from_snapshot: Callable[[Any], State] | None = None,
         snapshot_version: int = 1,
         idle_seconds: float | None = None,
+        at_rest: Callable[[State], bool] | None = None,
     ) -> None:
         if not name or "/" in name:
             raise ValueError("a kind's name is non-empty and has no '/'")
@@ -168,6 +169,10 @@ class EntityKind:
         #: host's ACTORLOG_IDLE_SECONDS); short for kinds whose entities are done once their
         #: work ends (an episode), so thousands of finished ones do not stay in memory.
         self.idle_seconds = idle_seconds
+        #: whether a state is done with (a finished episode): such an entity leaves memory as
+        #: soon as no command waits on it and nobody tails it, instead of after idle_seconds,
+        #: so a host that ran 10,000 of them holds none; a later read or command reloads it.
+        self.at_rest = at_rest
         self.keep_snapshots = keep_snapshots
         self.to_snapshot = to_snapshot or (lambda s: s)
         self.from_snapshot = from_snapshot or (lambda d: d)

@@ -320,7 +320,11 @@ class EntityTable:
                 fut.set_result(None)  # ownership passes straight on: busy stays True
                 return
         cell.busy = False
-        if len(self._cells) > self.max_resident:
+        at_rest = cell.kind.at_rest
+        if at_rest is not None and cell.loaded and not cell.subscribers and at_rest(cell.state):
+            self._drop(cell)
+            self.counters["passivations"] += 1
+        elif len(self._cells) > self.max_resident:
             # cells busy when the cap was crossed were skipped then: catch up as they free
             self._evict_lru(spare=cell)
 
@@ -388,34 +392,40 @@ class EntityTable:
         ctx._stop_reason = lambda: cell.stop_reason
         try:
             try:
-                decided = await self._decide(cell, command, ctx, deadline)
-            except _Stopped as stopped:  # a signal or the deadline, not handled by the kind
-                return ErrorReply(stopped.reason, f"{cell.stream}: the command was stopped "
-                                                  f"({stopped.reason}); what it had committed "
-                                                  "stays in the log")
-            if not decided:
-                return Outcome(stream, cell.version, committed, False,
-                               cell.state if with_state else None)
-            result, events = await self._append(cell, decided, key)
-        except Rejected as exc:  # events committed before the refusal stay committed
-            return ErrorReply(exc.code, exc.message)
-        except (Fenced, WrongExpectedVersion) as exc:
-            # Another activation wrote this stream: ours is stale. Drop it (the next command
-            # reloads from the log) and report the conflict; nothing more of ours is written.
-            self._drop(cell)
-            self.counters["conflicts"] += 1
-            return ErrorReply("conflict", str(exc), {"expected": exc.expected,
-                                                     "actual": exc.actual})
-        except StoreError as exc:
-            # The commit failed and was rolled back: nothing is stored. Reload next time.
-            self._drop(cell)
-            self.counters["store_errors"] += 1
-            return ErrorReply("unavailable", f"event store failure: {exc}")
-        if result.duplicate:  # the key landed through another activation in the meantime
-            self._drop(cell)
-            return await self._duplicate(cell, result, with_state)
-        return Outcome(stream, cell.version, committed + events, False,
-                       cell.state if with_state else None)
+                try:
+                    decided = await self._decide(cell, command, ctx, deadline)
+                except _Stopped as stopped:  # a signal or the deadline, not handled by the kind
+                    return ErrorReply(stopped.reason, f"{cell.stream}: the command was stopped "
+                                                      f"({stopped.reason}); what it had committed "
+                                                      "stays in the log")
+                if not decided:
+                    return Outcome(stream, cell.version, committed, False,
+                                   cell.state if with_state else None)
+                result, events = await self._append(cell, decided, key)
+            except Rejected as exc:  # events committed before the refusal stay committed
+                return ErrorReply(exc.code, exc.message)
+            except (Fenced, WrongExpectedVersion) as exc:
+                # Another activation wrote this stream: ours is stale. Drop it (the next command
+                # reloads from the log) and report the conflict; nothing more of ours is written.
+                self._drop(cell)
+                self.counters["conflicts"] += 1
+                return ErrorReply("conflict", str(exc), {"expected": exc.expected,
+                                                         "actual": exc.actual})
+            except StoreError as exc:
+                # The commit failed and was rolled back: nothing is stored. Reload next time.
+                self._drop(cell)
+                self.counters["store_errors"] += 1
+                return ErrorReply("unavailable", f"event store failure: {exc}")
+            if result.duplicate:  # the key landed through another activation in the meantime
+                self._drop(cell)
+                return await self._duplicate(cell, result, with_state)
+            return Outcome(stream, cell.version, committed + events, False,
+                           cell.state if with_state else None)
+        finally:
+            # the context and its commit function refer to each other: without this the pair
+            # (and every event the command committed) waits for the cycle collector, which a
+            # host holding a big batch runs seldom (114,000 such objects after 10,000 episodes)
+            ctx._commit = ctx._emit = None
 
     async def _decide(self, cell: _Cell, command: dict[str, Any], ctx: Context,
                       deadline: float | None) -> list[NewEvent]:

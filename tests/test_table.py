@@ -45,6 +45,37 @@ async def test_idle_passivation_spares_busy_and_tailed_entities(store):
     assert table.subscribers == 0
 
 
+async def test_an_entity_at_rest_leaves_memory_when_its_command_ends(store, monkeypatch):
+    """A kind that says when a state is done with (a finished episode) gives its memory back
+    at once; a later command reloads it from the log with its state intact; a tailed one
+    stays until its tail ends; the command's context can no longer commit."""
+    from runtime.registry import get_kind
+
+    monkeypatch.setattr(get_kind("counter"), "at_rest", lambda state: state["total"] >= 10)
+    table = EntityTable(store)
+    contexts = []
+    real_decide = get_kind("counter").decide
+
+    async def decide(state, command, ctx):
+        contexts.append(ctx)
+        return await real_decide(state, command, ctx)
+
+    monkeypatch.setattr(get_kind("counter"), "decide", decide)
+    await table.ask("counter", "busy", {"type": "add", "amount": 3})
+    await table.ask("counter", "done", {"type": "add", "amount": 10})
+    assert table.resident_streams() == ["counter/busy"]
+    out = await table.ask("counter", "done", {"type": "add", "amount": 1}, with_state=True)
+    assert (out.version, out.state["total"]) == (2, 11)
+    assert table.resident_streams() == ["counter/busy"]
+    tail = table.subscribe("counter", "busy", 1)
+    assert (await tail.__anext__())[1].seq == 1
+    await table.ask("counter", "busy", {"type": "add", "amount": 10})
+    assert table.resident_streams() == ["counter/busy"]  # tailed: stays
+    await tail.aclose()
+    with pytest.raises(RuntimeError, match="has ended"):
+        await contexts[0].commit(NewEvent("added", {"amount": 1}))
+
+
 class SlowSnapshots(SQLiteEventStore):
     """The real store, with a slow disk for snapshot loads, counting how many overlap."""
 

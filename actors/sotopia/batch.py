@@ -28,7 +28,7 @@ import collections
 import time
 from typing import Any
 
-from actors.sotopia.episode import EPISODE, outcome_of
+from actors.sotopia.episode import EPISODE, FINISHED, outcome_of
 from actors.sotopia.profiles import AGENT, SCENARIO
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent, stream_id
@@ -39,7 +39,6 @@ __all__ = ["BATCH", "DEFAULT_CONCURRENCY", "batch", "episode_id_of", "progress_o
 BATCH = "sotopia_batch"
 MAX_CONCURRENCY = 5_000
 DEFAULT_CONCURRENCY = 100
-_FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
 _GROUP = 200  # results per episode_done event at most
 #: seconds a command may go without anything new in its episode's log before it is sent again
 STALL = 60.0
@@ -52,7 +51,8 @@ def initial() -> dict[str, Any]:
             "concurrency": None}
 
 
-batch = register(EntityKind(BATCH, initial, snapshot_every=200))
+batch = register(EntityKind(BATCH, initial, snapshot_every=200,
+                            at_rest=lambda state: state["status"] in ("finished", "stopped")))
 
 
 def episode_id_of(batch_id: str, index: int, attempt: int = 0) -> str:
@@ -216,7 +216,7 @@ class _Run:
                     call = None
                 state = await services.read_state(EPISODE, episode_id)
                 status = outcome_of(state)
-                if status in _FINISHED:
+                if status in FINISHED:
                     break
                 if status == "awaiting_human":  # no human plays in a batch
                     return {"status": "failed", "error": "the episode waits for a human"}

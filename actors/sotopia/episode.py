@@ -30,7 +30,7 @@ from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
-__all__ = ["EPISODE", "episode", "episode_log", "outcome_of", "status_of"]
+__all__ = ["EPISODE", "FINISHED", "episode", "episode_log", "outcome_of", "status_of"]
 
 EPISODE = "sotopia_episode"
 ATTEMPTS = 3  # model calls per action or evaluation before giving up
@@ -44,7 +44,10 @@ def initial() -> dict[str, Any]:
 
 
 #: a finished episode is read from the store, not from memory: passivated after 10 s idle
-episode = register(EntityKind(EPISODE, initial, snapshot_every=25, idle_seconds=10.0))
+#: statuses after which nothing more happens to an episode (resume does nothing to them)
+FINISHED = ("completed", "evaluation_failed", "failed", "stopped")
+episode = register(EntityKind(EPISODE, initial, snapshot_every=25, idle_seconds=10.0,
+                              at_rest=lambda state: state["status"] in FINISHED))
 
 
 # ------------------------------------------------------------------ reading
