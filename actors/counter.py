@@ -49,6 +49,11 @@ async def count_to(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     return NewEvent("added", {"amount": n * step})
 
 
+@counter.query("total")
+def total(state: dict, args: Any) -> int:
+    return state["total"]
+
+
 @counter.command("note")
 def note(state: dict, cmd: dict, ctx: Context) -> NewEvent:
     text = cmd.get("text")

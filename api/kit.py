@@ -16,7 +16,7 @@ from fastapi import HTTPException
 from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
 from runtime.entity import Outcome
 
-__all__ = ["Refusals", "send"]
+__all__ = ["Refusals", "query", "send"]
 
 #: what every family means by the runtime's own codes, unless its table says otherwise
 RUNTIME_STATUSES: dict[str, int] = {
@@ -56,6 +56,14 @@ class Refusals:
 
     def raise_for(self, exc: Exception) -> NoReturn:
         raise self.error(exc) from None
+
+
+async def query(ref: ActorRef, name: str, refusals: Refusals, args: Any = None) -> Any:
+    """``ref.aquery(name, args)``, its refusals raised in the family's format."""
+    try:
+        return await ref.aquery(name, args)
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        refusals.raise_for(exc)
 
 
 async def send(ref: ActorRef, command: dict[str, Any], refusals: Refusals, *,

@@ -104,6 +104,11 @@ class ActorHost:
                     ) -> tuple[int, Any] | ErrorReply:
         return await self.table.state(kind, entity_id, version)
 
+    async def query(self, kind: str, entity_id: str, name: str, args: Any = None
+                    ) -> Any | ErrorReply:
+        self._ensure_reaper()
+        return await self.table.query(kind, entity_id, name, args)
+
     async def events(self, kind: str, entity_id: str, from_seq: int = 1,
                      to_seq: int | None = None, limit: int | None = None) -> list[Event]:
         return await self.store.read(f"{kind}/{entity_id}", from_seq, to_seq, limit)

@@ -358,6 +358,11 @@ class ActorRef:
     def state(self, at_version: int | None = None) -> tuple[int, Any]:
         return _unwrap(self._call(True, "state", self.kind, self.id, at_version))
 
+    def query(self, name: str, args: Any = None) -> Any:
+        """The kind's query ``name`` answered from the entity's committed state where it
+        lives (EntityKind.query)."""
+        return _unwrap(self._call(True, "query", self.kind, self.id, name, args))
+
     def subscribe(self, from_seq: int = 1, progress: bool = False
                   ) -> Iterator[tuple[str, Any]]:
         """("event", Event) for every committed event from ``from_seq`` on, stored then live
@@ -421,6 +426,9 @@ class ActorRef:
 
     async def astate(self, at_version: int | None = None) -> tuple[int, Any]:
         return _unwrap(await self._acall(True, "state", self.kind, self.id, at_version))
+
+    async def aquery(self, name: str, args: Any = None) -> Any:
+        return _unwrap(await self._acall(True, "query", self.kind, self.id, name, args))
 
     async def asubscribe(self, from_seq: int = 1, progress: bool = False
                          ) -> AsyncIterator[tuple[str, Any]]:

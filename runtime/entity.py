@@ -183,6 +183,7 @@ class EntityKind:
         self._upcasters: dict[tuple[str, int], Upcaster] = {}  # (type, from version) -> fn
         self.snapshot_version = snapshot_version
         self._snapshot_upcasters: dict[int, Upcaster] = {}
+        self._queries: dict[str, Callable[[State, Any], Any]] = {}
         self._recovery: RecoveryHandler | None = None
 
     def command(self, name: str) -> Callable[[CommandHandler], CommandHandler]:
@@ -257,6 +258,25 @@ class EntityKind:
         if version != self.snapshot_version:
             return False, None
         return True, self.from_snapshot(data)
+    def query(self, name: str) -> Callable[[Callable[[State, Any], Any]], Callable]:
+        """Register fn(state, args) -> answer: a read answered by the entity's host from its
+        committed state in memory (a running batch's progress), so a caller that needs a few
+        figures neither replays the log nor receives the whole state. It must not change the
+        state and must not await."""
+        def register(fn: Callable[[State, Any], Any]) -> Callable[[State, Any], Any]:
+            self._queries[name] = fn
+            return fn
+
+        return register
+
+    def answer(self, name: str, state: State, args: Any) -> Any:
+        fn = self._queries.get(name)
+        if fn is None:
+            raise Rejected(f"{self.name} has no query {name!r}; it answers "
+                           f"{', '.join(sorted(self._queries)) or 'none'}",
+                           code="unknown_query")
+        return fn(state, args)
+
     def recovery(self, fn: RecoveryHandler) -> RecoveryHandler:
         """Register what to store when the entity is activated: the events that close work a
         dead or fenced activation left open (a run marked interrupted). It sees the replayed

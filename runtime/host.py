@@ -607,6 +607,27 @@ class EntityTable:
             return ErrorReply("unreadable", str(exc))
         return at, state
 
+    async def query(self, kind_name: str, entity_id: str, name: str, args: Any = None
+                    ) -> Any | ErrorReply:
+        """The kind's query ``name`` over the entity's committed state, read where it lives:
+        the resident cell even while a command runs (its state changes only when a commit
+        is durable, and a query does not await), else the entity is activated first."""
+        try:
+            kind = get_kind(kind_name)
+            cell = self._cells.get(stream_id(kind_name, entity_id))
+            if cell is None or not cell.loaded:
+                cell = await self._loaded_cell(kind_name, entity_id)
+            return kind.answer(name, cell.state, args)
+        except Unknown as exc:
+            return ErrorReply("unknown_kind", str(exc))
+        except Rejected as exc:
+            return ErrorReply(exc.code, exc.message)
+        except (WrongExpectedVersion, StoreError) as exc:
+            return ErrorReply("unavailable", f"could not activate {kind_name}/{entity_id}: "
+                                             f"{exc}")
+        except Unreadable as exc:
+            return ErrorReply("unreadable", str(exc))
+
     async def subscribe(self, kind_name: str, entity_id: str, from_seq: int = 1,
                         progress: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """Every committed event from ``from_seq`` on, then live ones, with no gap and no

@@ -268,3 +268,23 @@ def test_ctrl_c_in_actorlog_simulate_writes_what_is_done_and_says_how_to_go_on(s
     assert len(done) >= 2 and all(r["status"] != "pending" for r in done)
     assert f"interrupted at {len(done)}/200; go on with" in " ".join(err.split())
     httpx.post(f"{base}/v1/batches/{batch_id}/stop", timeout=60)
+
+
+def test_a_batch_snapshot_of_format_1_is_counted_on_load():
+    """Batch snapshots written before the tally (format 1) load with it counted, and the
+    fold keeps it right when a later run's result replaces an earlier one."""
+    from actors.sotopia.batch import batch, progress_of
+    from runtime.events import Event
+
+    old = {"plan": {"episodes": [{"i": 0}, {"i": 1}, {"i": 2}]}, "status": "stopped",
+           "done": {"0": {"i": 0, "status": "completed"},
+                    "1": {"i": 1, "status": "stopped", "resumed": True}},
+           "runs": 1, "cuts": 0, "error": None, "concurrency": 2}
+    ok, state = batch.state_from_snapshot(old, 1)
+    assert ok
+    assert {k: progress_of(state)[k] for k in ("total", "done", "failed", "resumed")} == {
+        "total": 3, "done": 1, "failed": 1, "resumed": 1}
+    state = batch.apply(state, Event("sotopia_batch/b", 1, "episode_done", {"results": [
+        {"i": 1, "status": "completed"}, {"i": 2, "status": "failed"}]}, 0.0, 1))
+    assert {k: progress_of(state)[k] for k in ("done", "failed", "resumed")} == {
+        "done": 2, "failed": 1, "resumed": 0}

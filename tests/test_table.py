@@ -76,6 +76,22 @@ async def test_an_entity_at_rest_leaves_memory_when_its_command_ends(store, monk
         await contexts[0].commit(NewEvent("added", {"amount": 1}))
 
 
+async def test_a_query_reads_the_committed_state_where_it_lives(store):
+    """While a long command runs, a query answers from what it has committed so far; an
+    entity not in memory is activated from its log; an unknown query is refused by name."""
+    table = EntityTable(store)
+    await table.ask("counter", "c", {"type": "add", "amount": 5})
+    table.passivate_all()
+    assert await table.query("counter", "c", "total") == 5  # from the log
+    long = asyncio.ensure_future(table.ask("counter", "c", {"type": "count_to", "n": 2000}))
+    await asyncio.sleep(0)
+    assert await table.query("counter", "c", "total") == 5  # busy: what is committed
+    assert (await long).version == 2
+    assert await table.query("counter", "c", "total") == 2005
+    refused = await table.query("counter", "c", "nothing")
+    assert (refused.code, "'nothing'" in refused.message) == ("unknown_query", True)
+
+
 class SlowSnapshots(SQLiteEventStore):
     """The real store, with a slow disk for snapshot loads, counting how many overlap."""
 
