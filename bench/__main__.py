@@ -20,6 +20,7 @@ def main(argv: list[str]) -> None:
             sys.exit(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
     print(f"{'figure':<48} {'value':>14} {'unit':<10}", flush=True)
     for name in chosen:
+        print(f"# {name}", flush=True)
         importlib.import_module(f"bench.{name}_bench").run(quick=quick)
 
 

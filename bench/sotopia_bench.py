@@ -1,13 +1,18 @@
-"""Sotopia batches (issue 13), in this process's own local Ray with the SQLite store:
+"""Sotopia batches (issues 13 and 20), in this process's own local Ray with the SQLite store,
+against the real Sotopia library measured in the same run (bench/sotopia_real.py: Sotopia
+from the package registry in a venv of its own, its CLI's way, its model mocked the way its
+own tests mock litellm), once with its CLI's logging and once quiet.
 
-1. 1,000 episodes at once with the built-in model: episodes/s, turns/s, the PSS of every
-   process, p99 of an episode's append (each turn's commit) from the hosts' histograms.
-   Baseline, same run: the grid run the way Sotopia runs it (bench/sotopia_baseline.py: one
-   asyncio process, batches of 10, episodes in memory, each written when it ends), with the
-   same built-in model and the same turn logic (actors/sotopia/social.py).
-2. 10,000 episodes end to end at --concurrency 1000.
-3. Killed at 50%: what each keeps (the baseline process killed with SIGKILL; our hosts all
-   killed with SIGKILL, then the batch run again).
+1. 1,000 episodes at once with the built-in model, every turn durable: episodes/s, turns/s,
+   turns per episode, CPU per turn summed over every process of the service (the bench
+   process, which only asks for progress and results, left out; its CPU printed apart), the
+   p99 of a turn's commit, the service's memory (PSS) at the end. Against the real Sotopia:
+   turns/s (target >= 2x its quiet run) and CPU per turn (target <= its quiet run's).
+2. 10,000 episodes at concurrency 1,000: episodes/s against the 1,000's (target >= 0.9x),
+   memory at the end against the 1,000's (target <= 1.2x), episodes resumed in a run that
+   nothing cut (target 0).
+3. Killed at 50%: what each keeps (the real Sotopia process killed with SIGKILL at half its
+   quiet run's time; our hosts all killed with SIGKILL, then the batch run again).
 4. A model endpoint with latency (the OpenAI-compatible stand-in answering after 200 ms):
    episodes/s by concurrency, against concurrency 1; it grows until the model-call limit
    (ACTORLOG_MODEL_CALLS per host x hosts).
@@ -119,62 +124,137 @@ def _p99(counts: list[int]) -> float:
     return float("inf")
 
 
-def _baseline(n: int, out: str, kill_after: float | None = None) -> tuple[float, int]:
-    """(seconds, episodes written) of the Sotopia-style run in a process of its own."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.sotopia_baseline", str(n), out],
-                            cwd=ROOT, stdout=subprocess.DEVNULL)
+def _real(n: int, turns: float, mode: str, kill_after: float | None = None
+          ) -> dict[str, Any]:
+    """The real Sotopia running n episodes (bench/sotopia_real.py) in a process and a home of
+    its own; killed with SIGKILL after kill_after seconds if given (then: episodes it kept)."""
+    from actors.sotopia import builtin_data
+    from bench import sotopia_real
+
+    python = sotopia_real.venv(_cache_dir())
+    home = scratch_dir()
+    profiles = os.path.join(home, "profiles.json")
+    with open(profiles, "w", encoding="utf-8") as f:
+        json.dump({"agents": builtin_data.AGENTS, "scenarios": builtin_data.SCENARIOS,
+                   "grid": [[e["env_id"], e["agent_ids"]] for e in _spec(n).episodes]}, f)
+    env = {**os.environ, "HOME": home, "SOTOPIA_STORAGE_BACKEND": "local",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONMALLOC": "pymalloc"}
+    proc = subprocess.Popen([python, os.path.join(ROOT, "bench", "sotopia_real.py"), profiles,
+                             str(n), str(turns), mode], cwd=home, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        proc.wait(timeout=kill_after)
+        out, _ = proc.communicate(timeout=kill_after)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    elapsed = time.perf_counter() - t0
-    try:
-        with open(out, encoding="utf-8") as f:
-            return elapsed, sum(1 for _ in f)
-    except FileNotFoundError:  # killed before it wrote its first episode: none kept
-        return elapsed, 0
+        proc.communicate(timeout=30)
+        kept = os.path.join(home, ".sotopia", "data", "EpisodeLog")
+        return {"kept": len(os.listdir(kept)) if os.path.isdir(kept) else 0}
+    if proc.returncode != 0:
+        raise RuntimeError(f"the real Sotopia run failed ({proc.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _cache_dir() -> str:
+    """Where the real Sotopia's venv is kept between runs (made once, about a minute)."""
+    path = os.environ.get("ACTORLOG_BENCH_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "actorlog-bench")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _service(sims: Any) -> list[Any]:
+    """The service's processes: Ray's and the hosts, not this bench process."""
+    return [p for p in _tree(os.getpid()) if p.pid != os.getpid()]
+
+
+def _cpu(procs: list[Any]) -> dict[int, float]:
+    out = {}
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+        except Exception:  # noqa: BLE001 - gone
+            pass
+    return out
+
+
+def _settled_pss(sims: Any, seconds: float = 12.0) -> float:
+    """The service's memory once the batch has ended and finished entities have left it
+    (hosts passivate and trim every few seconds)."""
+    time.sleep(seconds)
+    return _pss_mb(_service(sims))[0]
+
+
+def _ours(sims: Any, n: int, concurrency: int) -> dict[str, Any]:
+    before, me = _cpu(_service(sims)), time.process_time()
+    result = _run_batch(sims, n, concurrency)
+    after = _cpu(_service(sims))
+    result["cpu"] = sum(after[p] - before.get(p, 0.0) for p in after)
+    result["bench_cpu"] = time.process_time() - me
+    result["pss"] = _settled_pss(sims)
+    result["rate"] = len(result["rows"]) / result["elapsed"]
+    result["resumed"] = sum(1 for r in result["rows"] if r["resumed"])
+    return result
 
 
 def run(quick: bool = False) -> None:
-    print("# sotopia: batches of episodes (issue 13)", flush=True)
     n1, n2, n_kill = (100, 300, 60) if quick else (1_000, 10_000, 200)
-    # 1. 1,000 at once against the Sotopia-style baseline
-    base_s, base_n = _baseline(n1, os.path.join(scratch_dir(), "baseline.jsonl"))
     sims = _sims()
     try:
-        pss0, procs = _pss_mb(_tree(os.getpid()))
-        one = _run_batch(sims, n1, concurrency=n1)
-        pss1, _ = _pss_mb(_tree(os.getpid()))
-        ours = len(one["rows"]) / one["elapsed"]
-        report(f"{n1} episodes at once: episodes/s", ours, "ep/s", base_n / base_s,
-               "one asyncio process, batches of 10")
-        report("  turns/s", one["turns"] / one["elapsed"], "turns/s")
+        one = _ours(sims, n1, concurrency=n1)
+        per_episode = one["turns"] / max(1, len(one["rows"]))
+        try:
+            quiet = _real(n1, per_episode, "quiet")
+            logged = _real(n1, per_episode, "logged")
+        except Exception as exc:  # noqa: BLE001 - no registry here: ours alone
+            print(f"  the real Sotopia could not be run ({exc}); its rows are left out",
+                  flush=True)
+            quiet = logged = None
+        turns_s = one["turns"] / one["elapsed"]
+        cpu_turn = one["cpu"] / max(1, one["turns"]) * 1000
+        report(f"{n1} episodes at once: episodes/s", one["rate"], "ep/s")
+        report("  turns per episode", per_episode, "turns",
+               quiet and quiet["turns"] / quiet["episodes"], "the real Sotopia's")
+        if quiet and logged:
+            for name, real in (("its CLI's logging", logged), ("quiet", quiet)):
+                report(f"  turns/s against the real Sotopia, {name}", turns_s, "turns/s",
+                       real["turns"] / real["seconds"], f"Sotopia {name}",
+                       ">= 2x quiet" if name == "quiet" else "")
+            for name, real in (("its CLI's logging", logged), ("quiet", quiet)):
+                report(f"  CPU per turn against the real Sotopia, {name}", cpu_turn, "ms",
+                       real["cpu_seconds"] / real["turns"] * 1000, f"Sotopia {name}",
+                       "<= 1x quiet" if name == "quiet" else "")
+        report("  the bench process's own CPU (progress, results)", one["bench_cpu"], "s")
         report("  completed", one["final"]["done"], "episodes", n1, "planned")
+        report("  resumed in a run nothing cut", one["resumed"], "episodes", None, "", "0")
         report("  p99 of an episode's append (a turn's commit)", one["p99_append"] * 1000, "ms")
-        report(f"  PSS of every process ({procs})", pss1, "MB", pss0, "before the batch")
+        report("  service memory (PSS) at the end", one["pss"], "MB")
         # 2. 10,000 end to end at concurrency 1,000
-        two = _run_batch(sims, n2, concurrency=min(1_000, n2))
-        report(f"{n2} episodes, concurrency 1000: episodes/s", len(two["rows"]) / two["elapsed"],
-               "ep/s", base_n / base_s, "the baseline's rate")
+        two = _ours(sims, n2, concurrency=min(1_000, n2))
+        report(f"{n2} episodes, concurrency 1000: episodes/s", two["rate"], "ep/s",
+               one["rate"], f"{n1} at once", ">= 0.9x")
+        report("  CPU per turn", two["cpu"] / max(1, two["turns"]) * 1000, "ms", cpu_turn,
+               f"{n1} at once")
+        report("  service memory (PSS) at the end", two["pss"], "MB", one["pss"],
+               f"after {n1}", "<= 1.2x")
         report("  wall time", two["elapsed"], "s")
         report("  completed", two["final"]["done"], "episodes", n2, "planned")
+        report("  resumed in a run nothing cut", two["resumed"], "episodes", None, "", "0")
         # 3. killed at 50%
-        _killed(sims, n_kill, base_s * n_kill / base_n)
+        _killed(sims, n_kill, quiet and quiet["seconds"] * n_kill / quiet["episodes"])
     finally:
         _done(sims)
     # 4. a model endpoint with 200 ms latency: throughput by concurrency
     _latency(quick)
 
 
-def _killed(sims: Any, n: int, baseline_seconds: float) -> None:
+def _killed(sims: Any, n: int, real_seconds: float | None) -> None:
     from actors.sotopia.episode import EPISODE
 
-    out = os.path.join(scratch_dir(), "killed.jsonl")
-    _, kept = _baseline(n, out, kill_after=baseline_seconds / 2)
-    report(f"killed at 50% of {n}: baseline episodes kept", kept, "episodes", n, "planned")
-    report("  baseline: turns kept of the episodes in flight", 0, "turns")
+    if real_seconds:
+        kept = _real(n, 10, "quiet", kill_after=real_seconds / 2)["kept"]
+        report(f"killed at 50% of {n}: the real Sotopia kept", kept, "episodes", n, "planned")
+        report("  the real Sotopia: turns kept of the episodes in flight", 0, "turns")
     batch_id = f"killed-{uuid.uuid4().hex[:8]}"
     sims.start(batch_id, _spec(n), 20)
     while sims.progress(batch_id)["done"] < n // 2:
