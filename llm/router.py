@@ -7,6 +7,9 @@ ACTORLOG_MODELS (JSON, or a path to a JSON file) looks like:
      "aliases": {"GPT 4o": "gpt", "GPT 3.5 Turbo": "gpt"},
      "default": "builtin"}
 
+A provider may say "max_calls": how many of its calls run at once in each host (by default
+ACTORLOG_MODEL_CALLS_WAITING for a server, ACTORLOG_MODEL_CALLS for the built-in; llm/service.py).
+
 A name is what an API family calls its model (OpenGPTs' agent_type / llm_type, say). Names
 without an alias go to ``default``. "builtin" always exists and is the default, so the service
 answers offline with no configuration at all.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 from llm.builtin import BuiltinProvider
 from llm.openai_compat import OpenAICompatProvider
@@ -40,24 +43,30 @@ def parse_models_config(raw: str) -> dict[str, Any]:
 
 
 class ModelRouter:
-    def stats(self) -> dict[str, int]:
-        """The model-call gate's queue (limit, running, waiting), for /v1/runtime."""
-        return self.gate.stats() if self.gate is not None else {}
+    """Names to models. With ``limit`` (a provider's spec -> its concurrent calls), each
+    provider has a gate of its own: a slow model server's queue never holds up the built-in
+    model, and a latency-bound endpoint is not held to a CPU guard's limit."""
 
-    def __init__(self, config: dict[str, Any] | None = None, gate: ModelGate | None = None
-                 ) -> None:
+    def __init__(self, config: dict[str, Any] | None = None,
+                 limit: Callable[[dict[str, Any]], int] | None = None) -> None:
         config = config or {}
-        self.gate = gate
         self.aliases: dict[str, str] = dict(config.get("aliases", {}))
         self.default: str = config.get("default", "builtin")
         self._models: dict[str, Model] = {}
+        self.gates: dict[str, ModelGate] = {}
         specs = {"builtin": {"type": "builtin"}, **config.get("providers", {})}
         for name, spec in specs.items():
-            self._models[name] = Model(self._provider(name, spec), gate)
+            if limit is not None:
+                self.gates[name] = ModelGate(limit(spec))
+            self._models[name] = Model(self._provider(name, spec), self.gates.get(name))
         for alias, target in {**self.aliases, "": self.default}.items():
             if target not in self._models:
                 raise ValueError(f"model alias {alias or 'default'!r} names provider "
                                  f"{target!r}, which is not configured")
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Each provider's gate (limit, running, waiting), for /v1/runtime."""
+        return {name: gate.stats() for name, gate in self.gates.items()}
 
     @staticmethod
     def _provider(name: str, spec: dict[str, Any]) -> Any:

@@ -72,9 +72,10 @@ class HostInfo(BaseModel):
     node: str = Field(description="the Ray node id the host runs on")
     pid: int
     resident: int = Field(description="entities active in the host")
-    model_calls: dict[str, int] = Field(
+    model_calls: dict[str, dict[str, int]] = Field(
         default_factory=dict,
-        description="the host's model calls: limit, running, waiting (queued for a slot)")
+        description="the host's model calls per provider: limit, running, waiting (queued "
+                    "for a slot)")
 
 
 class RuntimeInfo(BaseModel):

@@ -13,7 +13,6 @@ import pytest
 import actors  # noqa: F401  (registers the kinds)
 from actors.gpts import documents as docs
 from actors.gpts.messages import add_messages, normalize
-from llm.port import ModelGate
 from llm.router import ModelRouter
 from runtime.host import EntityTable, ErrorReply
 from runtime.services import Services
@@ -22,10 +21,11 @@ from runtime.stores.memory import MemoryEventStore
 USER = "u-1"
 
 
-def _table(gate: ModelGate | None = None) -> EntityTable:
+def _table(calls: int | None = None) -> EntityTable:
     store = MemoryEventStore(f"kinds-{uuid.uuid4().hex}")
     models = ModelRouter({"providers": {"slow": {"type": "builtin", "delay": 0.01}},
-                          "aliases": {"slow": "slow"}}, gate)
+                          "aliases": {"slow": "slow"}},
+                         None if calls is None else (lambda spec: calls))
     return EntityTable(store, services=Services(store, models=models))
 
 
@@ -153,8 +153,8 @@ def test_a_run_stopped_mid_answer_keeps_its_input_and_resumes(reason):
 
 def test_the_model_gate_queues_calls_beyond_its_limit():
     async def main() -> None:
-        gate = ModelGate(1)
-        table = _table(gate)
+        table = _table(calls=1)
+        gate = table.services.models.gates["slow"]
         bot = {"type": "chatbot", "model": "slow"}
         for i in range(3):
             await _thread(table, f"t{i}")

@@ -189,9 +189,10 @@ def test_an_opengpts_run_cancelled_keeps_its_input_and_resumes(ray_session, tmp_
 
 
 def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session, tmp_path):
-    """One model call at a time on the one host: three runs at once, two wait for the slot,
-    /v1/runtime shows them waiting, and every run ends; a run cancelled while it waits leaves
-    the queue."""
+    """One call at a time to a provider that says max_calls 1, on the one host: three runs at
+    once, two wait for its slot, /v1/runtime shows them waiting under that provider (the
+    built-in's own gate stays empty), and every run ends; a run cancelled while it waits
+    leaves the queue."""
     import json
 
     import httpx
@@ -199,10 +200,10 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
     from tests.conftest import kill_hosts, start_inprocess_server
     from tests.opengpts_helpers import User
 
-    models = {"providers": {"slow": {"type": "builtin", "delay": 0.03}},
+    models = {"providers": {"slow": {"type": "builtin", "delay": 0.03, "max_calls": 1}},
               "aliases": {"GPT 4 Turbo": "slow"}}
     base, _, client = start_inprocess_server(ray_session, str(tmp_path), hosts=1,
-                                             model_calls=1, models=json.dumps(models))
+                                             models=json.dumps(models))
     try:
         me = User(base, "queued")
         aid = me.assistant("chatbot", **{"type==chatbot/llm_type": "GPT 4 Turbo"})
@@ -214,9 +215,11 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
         deadline = time.time() + 60
         most_waiting = 0
         while time.time() < deadline:
-            calls = httpx.get(base + "/v1/runtime",
+            every = httpx.get(base + "/v1/runtime",
                               headers=OPERATOR).json()["hosts"][0]["model_calls"]
+            calls = every["slow"]
             assert calls["limit"] == 1 and calls["running"] <= 1
+            assert every["builtin"] == {"limit": 16, "running": 0, "waiting": 0}
             most_waiting = max(most_waiting, calls["waiting"])
             if calls["waiting"] >= 2:
                 break
@@ -229,7 +232,7 @@ def test_model_calls_queue_for_a_slot_and_the_queue_shows_in_runtime(ray_session
             assert types[-1] in ("run_finished", "run_cancelled"), types
         assert _types(client.ref("thread", tids[-1]))[-1] == "run_cancelled"
         calls = httpx.get(base + "/v1/runtime", headers=OPERATOR).json()["hosts"][0]["model_calls"]
-        assert calls == {"limit": 1, "running": 0, "waiting": 0}
+        assert calls["slow"] == {"limit": 1, "running": 0, "waiting": 0}
     finally:
         kill_hosts(client)
 
@@ -247,3 +250,28 @@ def test_the_total_model_call_limit_is_shared_among_hosts():
     assert share(4, 2, 100) == 2
     assert share(8, 2, 3) == 1
     assert calls_per_host(Settings()) == 16
+
+
+def test_each_provider_has_the_limit_of_its_sort_or_its_own():
+    """The built-in model computing its answer here is held to the CPU guard; a model server
+    (or the built-in with a delay) to the waiting limit; a provider's max_calls wins; the
+    total caps each of them."""
+    from llm.router import ModelRouter
+    from llm.service import calls_per_host
+    from runtime.config import Settings
+
+    config = {"providers": {"server": {"type": "openai", "model": "m", "api_key": "k"},
+                            "slow": {"type": "builtin", "delay": 0.01},
+                            "mine": {"type": "openai", "model": "m", "api_key": "k",
+                                     "max_calls": 3}}}
+
+    def limits(**options: str) -> dict[str, int]:
+        settings = Settings(hosts=2, options=options)
+        router = ModelRouter(config, lambda spec: calls_per_host(settings, spec))
+        return {name: s["limit"] for name, s in router.stats().items()}
+
+    assert limits() == {"builtin": 16, "server": 256, "slow": 256, "mine": 3}
+    assert limits(ACTORLOG_MODEL_CALLS="4", ACTORLOG_MODEL_CALLS_WAITING="40") == {
+        "builtin": 4, "server": 40, "slow": 40, "mine": 3}
+    assert limits(ACTORLOG_MODEL_CALLS_TOTAL="10") == {
+        "builtin": 5, "server": 5, "slow": 5, "mine": 3}
