@@ -15,7 +15,7 @@ own tests mock litellm), once with its CLI's logging and once quiet.
    quiet run's time; our hosts all killed with SIGKILL, then the batch run again).
 4. A model endpoint with latency (the OpenAI-compatible stand-in answering after 200 ms):
    episodes/s by concurrency, against concurrency 1; it grows until the model-call limit
-   (ACTORLOG_MODEL_CALLS per host x hosts).
+   (ACTORLOG_MODEL_CALLS_WAITING per host x hosts) or the stand-in's own thread.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import time
 import uuid
 from typing import Any
 
+from bench import sotopia_real
 from bench.common import report, scratch_dir
 from bench.service_bench import _pss_mb, _tree
 from runtime.metrics import BUCKETS
@@ -36,7 +37,7 @@ from runtime.metrics import BUCKETS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _sims(models: dict[str, Any] | None = None, model_calls: int = 16) -> Any:
+def _sims(models: dict[str, Any] | None = None) -> Any:
     import ray
 
     from api.families import settings_for
@@ -45,7 +46,7 @@ def _sims(models: dict[str, Any] | None = None, model_calls: int = 16) -> Any:
 
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
-    options = {"ACTORLOG_MODEL_CALLS": str(model_calls)}
+    options: dict[str, str] = {}
     if models:
         options["ACTORLOG_MODELS"] = json.dumps(models)
     settings = settings_for(Settings(data_dir=scratch_dir(), options=options,
@@ -129,14 +130,13 @@ def _real(n: int, turns: float, mode: str, kill_after: float | None = None
     """The real Sotopia running n episodes (bench/sotopia_real.py) in a process and a home of
     its own; killed with SIGKILL after kill_after seconds if given (then: episodes it kept)."""
     from actors.sotopia import builtin_data
-    from bench import sotopia_real
 
     python = sotopia_real.venv(_cache_dir())
     home = scratch_dir()
     profiles = os.path.join(home, "profiles.json")
     with open(profiles, "w", encoding="utf-8") as f:
         json.dump({"agents": builtin_data.AGENTS, "scenarios": builtin_data.SCENARIOS,
-                   "grid": [[e["env_id"], e["agent_ids"]] for e in _spec(n).episodes]}, f)
+                   "grid": [[e.env_id, e.agent_ids] for e in _spec(n).episodes]}, f)
     env = {**os.environ, "HOME": home, "SOTOPIA_STORAGE_BACKEND": "local",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONMALLOC": "pymalloc"}
     proc = subprocess.Popen([python, os.path.join(ROOT, "bench", "sotopia_real.py"), profiles,
@@ -204,12 +204,14 @@ def run(quick: bool = False) -> None:
         one = _ours(sims, n1, concurrency=n1)
         per_episode = one["turns"] / max(1, len(one["rows"]))
         try:
-            quiet = _real(n1, per_episode, "quiet")
-            logged = _real(n1, per_episode, "logged")
-        except Exception as exc:  # noqa: BLE001 - no registry here: ours alone
-            print(f"  the real Sotopia could not be run ({exc}); its rows are left out",
+            sotopia_real.venv(_cache_dir())
+        except subprocess.CalledProcessError as exc:  # no package registry here: ours alone
+            print(f"  the real Sotopia could not be installed ({exc}); its rows are left out",
                   flush=True)
             quiet = logged = None
+        else:  # installed: a run that fails is the bench's error, not a row left out
+            quiet = _real(n1, per_episode, "quiet")
+            logged = _real(n1, per_episode, "logged")
         turns_s = one["turns"] / one["elapsed"]
         cpu_turn = one["cpu"] / max(1, one["turns"]) * 1000
         report(f"{n1} episodes at once: episodes/s", one["rate"], "ep/s")
@@ -286,13 +288,16 @@ def _latency(quick: bool) -> None:
     sys.path.insert(0, ROOT)
     from tests.fake_openai import FakeOpenAI
 
+    from llm.service import calls_per_host
+    from runtime.config import Settings
+
     standin = FakeOpenAI(delay=0.2).start()
     models = {"providers": {"standin": {"type": "openai", "base_url": standin.base_url,
                                         "api_key": "sk-bench", "model": "gpt-standin",
                                         "max_retries": 0}}}
-    per_host = 16
-    sims = _sims(models, model_calls=per_host)
-    limit = per_host * len(sims.runtime.client.hosts)
+    sims = _sims(models)
+    limit = calls_per_host(Settings(), models["providers"]["standin"]) * len(
+        sims.runtime.client.hosts)
     try:
         first = None
         for concurrency in ((1, 8, 32) if quick else (1, 4, 16, 32, 64, 128)):

@@ -219,12 +219,13 @@ class _Run:
         return result
 
     async def _drive(self, entry: dict[str, Any], episode_id: str) -> dict[str, Any]:
-        """The episode to its end, judged by its log, not by a call's answer: the command is
-        sent, and the log is read until it ends. A call that is gone (its host died) or
-        stalls (nothing new in the log for STALL seconds) is sent again: start on a started
-        episode is refused, resume on a finished one does nothing, so sending twice is safe.
-        While a call is under way only the log's version is looked at (one indexed read);
-        the episode's state is replayed when the call has answered or stalled."""
+        """The episode to its end, judged by its state, not by whether a call returned: the
+        command is sent and the state it leaves is looked at until the episode has ended. A
+        call that is gone (its host died) or stalls (nothing new in the log for STALL
+        seconds) is sent again: start on a started episode is refused, resume on a finished
+        one does nothing, so sending twice is safe. While a call is under way only the log's
+        version is looked at (one indexed read); the state comes with the call's answer, and
+        is replayed from the log only when there is none (a conflict, a lost host, a stall)."""
         services, ref = self.ctx.services, self._episode(episode_id)
         stream = stream_id(EPISODE, episode_id)
         resumed, call = False, None
@@ -242,10 +243,12 @@ class _Run:
                             continue
                         call.cancel()  # stalled: stop waiting on it, look again
                         call, quiet_since = None, time.monotonic()
-                if call is not None:
-                    call.result()  # a refusal other than a conflict is this episode's failure
-                    call = None
-                state = await services.read_state(EPISODE, episode_id)
+                # the command's answer carries the state it left (a refusal other than a
+                # conflict is this episode's failure); without one, the log is read
+                state = call.result() if call is not None else None
+                call = None
+                if state is None:
+                    state = await services.read_state(EPISODE, episode_id)
                 status = outcome_of(state)
                 if status in FINISHED:
                     break
@@ -318,18 +321,20 @@ async def _running(ref: Any) -> str | None:
         return None
 
 
-async def _ask(ref: Any, command: dict[str, Any]) -> None:
-    """A command to an episode, to its end; a conflict (it started meanwhile) or a lost host
-    is left to the caller's next look at the episode's log."""
+async def _ask(ref: Any, command: dict[str, Any]) -> dict[str, Any] | None:
+    """A command to an episode, to its end: the state it left the episode in (so the batch
+    reads no log for an episode that ended under its command). A conflict (it started
+    meanwhile) or a lost host is left to the caller's next look at the episode's log (None)."""
     from runtime.client import ActorError, OutcomeUnknown, Unavailable
 
     try:
-        await ref.aask(command)
+        return (await ref.aask(command, with_state=True)).state
     except ActorError as exc:
         if exc.code != "conflict":
             raise
     except (OutcomeUnknown, Unavailable):
         await asyncio.sleep(0.5)
+    return None
 
 
 # ------------------------------------------------------------------ events
