@@ -37,3 +37,35 @@ def timed(fn: Callable[[], object]) -> float:
 
 def scratch_dir() -> str:
     return tempfile.mkdtemp(prefix="actorlog-bench-", dir=os.environ.get("ACTORLOG_BENCH_DIR"))
+
+
+#: the commit before the cost-per-turn work (issue 20): what "today" means in its targets
+BEFORE = "595fdc4"
+
+
+def cache_dir() -> str:
+    """Where what a bench makes once is kept between runs (a venv, a worktree)."""
+    path = os.environ.get("ACTORLOG_BENCH_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "actorlog-bench")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def worktree(rev: str = "") -> str | None:
+    """A checkout of ``rev`` (ACTORLOG_BENCH_BEFORE, or BEFORE) beside this one, to run the
+    code as it was in the same run as the code as it is; None where this is no git clone or
+    the commit is not in it (the figure is then printed without that baseline)."""
+    import subprocess
+
+    rev = rev or os.environ.get("ACTORLOG_BENCH_BEFORE", BEFORE)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(cache_dir(), f"tree-{rev}")
+    if os.path.exists(os.path.join(path, "embedded.py")):
+        return path
+    done = subprocess.run(["git", "-C", root, "worktree", "add", "--detach", "--force", path,
+                           rev], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  no worktree of {rev} ({done.stderr.strip()[:200]}): its rows are left out",
+              flush=True)
+        return None
+    return path

@@ -1,7 +1,9 @@
 """OpenGPTs: N concurrent users, each doing create assistant -> create thread -> stream a run
 with the built-in model (post a message and read the SSE to its end) -> read state, against
 the real service (python embedded.py, SQLite, HTTP in its process) over loopback. Baseline:
-GET /ok on the same server with the same concurrency (the HTTP floor)."""
+GET /ok on the same server with the same concurrency (the HTTP floor), and the same flows
+against the commit before the cost-per-turn work (bench.common.BEFORE, a worktree of it run
+with this venv), for the service's CPU per flow."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any, Callable
 
 import httpx
 
-from bench.common import percentiles, report, scratch_dir
+from bench.common import BEFORE, percentiles, report, scratch_dir, worktree
 from bench.serve_bench import ROOT, _stop, _wait
+from bench.service_bench import _tree
 
 STEPS = ["create assistant", "create thread", "stream run", "read state"]
 
@@ -54,7 +58,8 @@ async def _ok(client: httpx.AsyncClient, count: int, lat: list[float]) -> None:
         lat.append((time.perf_counter() - t0) * 1000)
 
 
-async def _load(base: str, users: int, rounds: int) -> tuple[float, float, dict, list]:
+async def _load(base: str, users: int, rounds: int, cpu: Callable[[], float]
+                ) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
         ok_lat: list[float] = []
@@ -63,33 +68,56 @@ async def _load(base: str, users: int, rounds: int) -> tuple[float, float, dict,
         ok_rate = len(ok_lat) / (time.perf_counter() - t0)
         times: dict[str, list[float]] = {s: [] for s in STEPS}
         await _user(client, -1, 1, {s: [] for s in STEPS})  # warm-up
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu(), time.perf_counter()
         await asyncio.gather(*(_user(client, n, rounds, times) for n in range(users)))
-        elapsed = time.perf_counter() - t0
+        elapsed, used = time.perf_counter() - t0, cpu() - cpu0
     flows = users * rounds
-    return ok_rate, flows / elapsed, times, ok_lat
+    return {"ok_rate": ok_rate, "flow_rate": flows / elapsed, "times": times,
+            "ok_lat": ok_lat, "cpu_per_flow": used / flows * 1000}
+
+
+def _serve(root: str, port: int, users: int, rounds: int) -> dict[str, Any]:
+    """The service of the checkout at ``root`` (its embedded.py, this venv) under the load;
+    CPU is every process of its tree (HTTP, Ray, hosts) while the flows run."""
+    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=root, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env={**os.environ, "ACTORLOG_DATA_DIR": scratch_dir(),
+                                 "ACTORLOG_PORT": str(port), "ACTORLOG_MODELS": "",
+                                 "ACTORLOG_NAMESPACE": f"bench-gpts-{port}",
+                                 "PYTHONPATH": root})
+    base = f"http://127.0.0.1:{port}"
+
+    def cpu() -> float:
+        total = 0.0
+        for p in _tree(proc.pid):
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:  # noqa: BLE001 - gone
+                pass
+        return total
+
+    try:
+        _wait(base + "/health", proc, timeout=180)
+        return asyncio.run(_load(base, users, rounds, cpu))
+    finally:
+        _stop(proc)
 
 
 def run(quick: bool = False) -> None:
     users, rounds = (8, 2) if quick else (32, 5)
-    port = 19700
-    data_dir = scratch_dir()
-    proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ACTORLOG_DATA_DIR": data_dir,
-                                 "ACTORLOG_PORT": str(port), "ACTORLOG_MODELS": "",
-                                 "ACTORLOG_NAMESPACE": f"bench-gpts-{port}"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(base + "/health", proc, timeout=180)
-        ok_rate, flow_rate, times, ok_lat = asyncio.run(_load(base, users, rounds))
-    finally:
-        _stop(proc)
-    ok50, ok99 = percentiles(ok_lat)
-    report(f"OpenGPTs GET /ok, {users} users", ok_rate, "req/s")
-    report(f"OpenGPTs full flows ({users} users x {rounds})", flow_rate, "flows/s")
-    report("  = requests/s (4 per flow)", flow_rate * 4, "req/s", ok_rate, "GET /ok")
+    ours = _serve(ROOT, 19700, users, rounds)
+    tree = worktree()
+    before = _serve(tree, 19702, users, rounds) if tree else None
+    ok50, ok99 = percentiles(ours["ok_lat"])
+    report(f"OpenGPTs GET /ok, {users} users", ours["ok_rate"], "req/s")
+    report(f"OpenGPTs full flows ({users} users x {rounds})", ours["flow_rate"], "flows/s",
+           before and before["flow_rate"], f"{BEFORE}, same run")
+    report("  = requests/s (4 per flow)", ours["flow_rate"] * 4, "req/s", ours["ok_rate"],
+           "GET /ok")
+    report("  service CPU per flow (every process)", ours["cpu_per_flow"], "ms",
+           before and before["cpu_per_flow"], f"{BEFORE}, same run", "<= 0.5x")
     for step in STEPS:
-        p50, p99 = percentiles(times[step])
+        p50, p99 = percentiles(ours["times"][step])
         report(f"  {step} p50", p50, "ms", ok50, "GET /ok p50")
         report(f"  {step} p99", p99, "ms", ok99, "GET /ok p99")

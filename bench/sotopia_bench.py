@@ -25,12 +25,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from typing import Any
 
 from bench import sotopia_real
-from bench.common import report, scratch_dir
+from bench.common import cache_dir, report, scratch_dir
 from bench.service_bench import _pss_mb, _tree
 from runtime.metrics import BUCKETS
 
@@ -87,7 +88,7 @@ def _run_batch(sims: Any, n: int, concurrency: int, model: str = "builtin",
     t0 = time.perf_counter()
     sims.start(batch_id, _spec(n, model, max_turns), concurrency)
     last = {}
-    for last in sims.watch(batch_id, every=1.0):
+    for last in sims.watch(batch_id, every=0.1):  # its end seen within 0.1 s: runs are ~6 s
         pass
     elapsed = time.perf_counter() - t0
     rows = sims.results(batch_id)
@@ -128,10 +129,12 @@ def _p99(counts: list[int]) -> float:
 def _real(n: int, turns: float, mode: str, kill_after: float | None = None
           ) -> dict[str, Any]:
     """The real Sotopia running n episodes (bench/sotopia_real.py) in a process and a home of
-    its own; killed with SIGKILL after kill_after seconds if given (then: episodes it kept)."""
+    its own; killed with SIGKILL kill_after seconds into its run if given (then: the episodes
+    it had written; 0.1.5's benchmark deletes its episodes after each batch, so its directory
+    is no measure of what a kill keeps)."""
     from actors.sotopia import builtin_data
 
-    python = sotopia_real.venv(_cache_dir())
+    python = sotopia_real.venv(cache_dir())
     home = scratch_dir()
     profiles = os.path.join(home, "profiles.json")
     with open(profiles, "w", encoding="utf-8") as f:
@@ -142,24 +145,23 @@ def _real(n: int, turns: float, mode: str, kill_after: float | None = None
     proc = subprocess.Popen([python, os.path.join(ROOT, "bench", "sotopia_real.py"), profiles,
                              str(n), str(turns), mode], cwd=home, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        out, _ = proc.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:  # its imports and set-up take seconds: the clock starts here
+        if line.strip() == "ready":
+            break
+    if kill_after is not None:
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        time.sleep(kill_after)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-        kept = os.path.join(home, ".sotopia", "data", "EpisodeLog")
-        return {"kept": len(os.listdir(kept)) if os.path.isdir(kept) else 0}
-    if proc.returncode != 0:
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+        return {"kept": sum(1 for line in lines if line.strip() == "saved")}
+    lines.extend(proc.stdout)
+    if proc.wait(timeout=3600) != 0:
         raise RuntimeError(f"the real Sotopia run failed ({proc.returncode})")
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _cache_dir() -> str:
-    """Where the real Sotopia's venv is kept between runs (made once, about a minute)."""
-    path = os.environ.get("ACTORLOG_BENCH_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "actorlog-bench")
-    os.makedirs(path, exist_ok=True)
-    return path
+    return json.loads(lines[-1])
 
 
 def _service(sims: Any) -> list[Any]:
@@ -204,7 +206,7 @@ def run(quick: bool = False) -> None:
         one = _ours(sims, n1, concurrency=n1)
         per_episode = one["turns"] / max(1, len(one["rows"]))
         try:
-            sotopia_real.venv(_cache_dir())
+            sotopia_real.venv(cache_dir())
         except subprocess.CalledProcessError as exc:  # no package registry here: ours alone
             print(f"  the real Sotopia could not be installed ({exc}); its rows are left out",
                   flush=True)
@@ -255,7 +257,8 @@ def _killed(sims: Any, n: int, real_seconds: float | None) -> None:
 
     if real_seconds:
         kept = _real(n, 10, "quiet", kill_after=real_seconds / 2)["kept"]
-        report(f"killed at 50% of {n}: the real Sotopia kept", kept, "episodes", n, "planned")
+        report(f"killed at 50% of {n}: the real Sotopia had written", kept, "episodes", n,
+               "planned")
         report("  the real Sotopia: turns kept of the episodes in flight", 0, "turns")
     batch_id = f"killed-{uuid.uuid4().hex[:8]}"
     sims.start(batch_id, _spec(n), 20)

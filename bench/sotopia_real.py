@@ -124,10 +124,13 @@ def main(profiles_path: str, n: int, turns: float, mode: str) -> None:
         seen["episodes"] += 1
         seen["turns"] += sum(1 for turn in self.messages for sender, _, text in turn
                              if sender != "Environment" and "did nothing" not in text)
-        return save(self, *args, **kwargs)
+        saved = save(self, *args, **kwargs)
+        print("saved", flush=True)  # what a kill can count: the episodes written so far
+        return saved
 
     EpisodeLog.save = counted
     tag = f"bench-{os.getpid()}"
+    print("ready", flush=True)  # imports and set-up done: the timed run starts
     t0, c0 = time.perf_counter(), time.process_time()
     cli.run_async_benchmark_in_batch(env_agent_combo_list=combos, batch_size=BATCH, tag=tag,
                                      push_to_db=True)
