@@ -120,6 +120,15 @@ def _as_error(reply: ErrorReply) -> ActorError:
     return ActorError(reply.code, reply.message, reply.details)
 
 
+def _unpacked(streamed: tuple[str, Any]) -> list[tuple[str, Any]]:
+    """One object of a host's ask_stream as the items it carries: progress gathered into one
+    object comes out one item at a time, an outcome unwrapped (a refusal raised)."""
+    what, item = streamed
+    if what == "progress_many":
+        return [("progress", one) for one in item]
+    return [(what, _unwrap(item) if what == "outcome" else item)]
+
+
 def _unwrap(reply: Any) -> Any:
     if isinstance(reply, ErrorReply):
         raise _as_error(reply)
@@ -345,8 +354,7 @@ class ActorRef:
         try:
             with _cancel_on_exit(gen):
                 for ref in gen:
-                    what, item = ray.get(ref)
-                    yield what, (_unwrap(item) if what == "outcome" else item)
+                    yield from _unpacked(ray.get(ref))
         except _HOST_GONE as exc:
             self.client.revive(self._host_name, handle)
             raise OutcomeUnknown(f"host died during {self._what('ask_stream')}") from exc
@@ -414,8 +422,8 @@ class ActorRef:
         try:
             with _cancel_on_exit(gen):
                 async for ref in gen:
-                    what, item = await ref
-                    yield what, (_unwrap(item) if what == "outcome" else item)
+                    for what, item in _unpacked(await ref):
+                        yield what, item
         except _HOST_GONE as exc:
             await self.client.arevive(self._host_name, handle)
             raise OutcomeUnknown(f"host died during {self._what('ask_stream')}") from exc

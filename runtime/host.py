@@ -27,6 +27,8 @@ __all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER", "replay"]
 
 #: live events a subscriber may fall behind by before it is switched back to reading the store.
 SUBSCRIBER_BUFFER = 1_000
+#: what a command's end puts after its progress in ask_stream's queue
+_ENDED = object()
 
 
 async def replay(store: EventStore, kind: EntityKind, stream: str, at_version: int | None
@@ -548,31 +550,42 @@ class EntityTable:
 
     async def ask_stream(self, kind_name: str, entity_id: str, command: dict[str, Any],
                          idempotency_key: str | None = None, with_state: bool = False,
-                         deadline: float | None = None) -> AsyncIterator[tuple[str, Any]]:
-        """Yield ("progress", item)... then ("outcome", Outcome | ErrorReply)."""
+                         deadline: float | None = None, linger: float = 0.0
+                         ) -> AsyncIterator[tuple[str, Any]]:
+        """Yield ("progress", item)... then ("outcome", Outcome | ErrorReply).
+
+        With ``linger`` (seconds), progress after the first item is gathered for that long
+        and yielded as ("progress_many", [item, ...]) when there is more than one: across
+        processes each yield is a Ray object (pickled, announced, fetched, unpickled), and a
+        model streaming word by word made one per word. The first item is never held: it
+        is what tells the caller the command has started."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        getter: asyncio.Future = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self.ask(kind_name, entity_id, command, idempotency_key,
                                             with_state, queue, deadline))
         self._background.add(task)  # held, so a departed consumer cannot let it be collected
         task.add_done_callback(self._background.discard)
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield ("progress", getter.result())
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield ("progress", queue.get_nowait())
+        task.add_done_callback(lambda _: queue.put_nowait(_ENDED))
+        # A consumer that goes away does not cancel the command: it runs to its end and the
+        # log has its outcome.
+        first = True
+        while True:
+            items = [await queue.get()]
+            if linger and not first and items[0] is not _ENDED:
+                await asyncio.sleep(linger)
+            first = False
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            ended = items[-1] is _ENDED  # put by the command's end, after all its progress
+            if ended:
+                items.pop()
+            if len(items) == 1 or (items and not linger):
+                for item in items:
+                    yield ("progress", item)
+            elif items:
+                yield ("progress_many", items)
+            if ended:
                 yield ("outcome", task.result())
                 return
-        finally:
-            # A consumer that goes away does not cancel the command: it runs to its end and
-            # the log has its outcome.
-            if not getter.done():
-                getter.cancel()
 
     # ------------------------------------------------------------------ reads
 
