@@ -20,6 +20,8 @@ import jsonschema
 import jsonschema_rs
 import orjson
 
+from runtime.slots import Slots
+
 __all__ = ["Delta", "Model", "ModelError", "ModelGate", "ModelRequest", "ModelResult", "Provider",
            "ToolCall", "ToolCallDelta", "ToolSpec"]
 
@@ -166,26 +168,21 @@ class ModelGate:
     connections to a model server. ``running`` and ``waiting`` are what /v1/runtime shows."""
 
     def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("a model call limit is at least 1")
+        self._slots = Slots(limit)  # a cancel while waiting leaves the queue cleanly
         self.limit = limit
-        self.running = 0
-        self.waiting = 0
-        self._slots = asyncio.Semaphore(limit)
+
+    @property
+    def running(self) -> int:
+        return self._slots.held
+
+    @property
+    def waiting(self) -> int:
+        return self._slots.waiting
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        self.waiting += 1
-        try:
-            await self._slots.acquire()  # a cancel while waiting leaves the queue cleanly
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
+        async with self._slots:
             yield
-        finally:
-            self.running -= 1
-            self._slots.release()
 
     def stats(self) -> dict[str, int]:
         return {"limit": self.limit, "running": self.running, "waiting": self.waiting}

@@ -18,9 +18,10 @@ import time
 from typing import Any, AsyncIterator
 
 from runtime.entity import Context, EntityKind, Fenced, Outcome, Rejected, Unknown, Unreadable
-from runtime.events import Event, NewEvent, decode, encode, stream_id
+from runtime.events import Encoded, Event, NewEvent, decode, encode, stream_id
 from runtime.metrics import Histogram
 from runtime.registry import get_kind
+from runtime.slots import Slots
 from runtime.stores.base import AppendResult, EventStore, StoreError, WrongExpectedVersion
 
 __all__ = ["EntityTable", "ErrorReply", "SUBSCRIBER_BUFFER", "replay"]
@@ -160,7 +161,7 @@ class EntityTable:
         self.max_resident = max_resident
         self.services = services
         self._cells: collections.OrderedDict[str, _Cell] = collections.OrderedDict()
-        self._activation_slots = asyncio.Semaphore(max_concurrent_activations)
+        self._activation_slots = Slots(max_concurrent_activations)
         self._background: set[asyncio.Task] = set()
         self.counters = collections.Counter()
         #: per kind: commands handled and events appended (counters), and how long a command
@@ -500,14 +501,17 @@ class EntityTable:
         for ev in decided:  # stored in the version of its schema this code writes
             ev.schema_version = kind.event_version(ev.type)
         try:
-            payloads = [(decode(encode(ev.data)),
-                         None if ev.metadata is None else decode(encode(ev.metadata)))
-                        for ev in decided]
+            raw = [(encode(ev.data), None if ev.metadata is None else encode(ev.metadata))
+                   for ev in decided]
         except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise Rejected(f"an event of {cell.stream} cannot be stored: {exc}",
                            code="invalid") from None
+        payloads = [(decode(data), decode(meta)) for data, meta in raw]
+        stored = [NewEvent(ev.type, Encoded(data), None if meta is None else Encoded(meta),
+                           ev.schema_version)  # type: ignore[arg-type]
+                  for ev, (data, meta) in zip(decided, raw)]
         started = time.perf_counter()
-        result = await self.store.append(cell.stream, decided, cell.version, key)
+        result = await self.store.append(cell.stream, stored, cell.version, key)
         self.append_seconds[cell.kind.name].observe(time.perf_counter() - started)
         if result.duplicate:
             return result, []
@@ -537,8 +541,9 @@ class EntityTable:
         return Outcome(cell.stream, max(cell.version, prior.last_seq), events, True, state)
 
     def _snapshot(self, cell: _Cell) -> None:
-        # Freeze the state now: later commands fold into the same object before the write runs.
-        frozen = decode(encode(cell.kind.to_snapshot(cell.state)))
+        # Freeze the state now (as bytes): later commands fold into the same object before the
+        # write runs.
+        frozen = Encoded(encode(cell.kind.to_snapshot(cell.state)))
         version = cell.version
         cell.snap_version = version
         task = asyncio.create_task(self.store.save_snapshot(

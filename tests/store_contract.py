@@ -15,7 +15,7 @@ import multiprocessing
 
 import pytest
 
-from runtime.events import NewEvent
+from runtime.events import Encoded, NewEvent, encode
 from runtime.stores import open_store
 from runtime.stores.base import ANY, StoreError, WrongExpectedVersion
 
@@ -219,6 +219,16 @@ class EventStoreContract:
         (event,) = await store.read(S)
         assert event.type == "rich" and event.data == data
         assert event.metadata == {"trace": "t-1", "n": 3}
+
+    async def test_payloads_encoded_already_are_written_as_they_are(self, store):
+        """The host encodes an event once and hands the bytes on (runtime.events.Encoded)."""
+        data, meta, state = {"n": [1, "two"]}, {"trace": "t-2"}, {"sum": 3}
+        await store.append(S, [NewEvent("pre", Encoded(encode(data)), Encoded(encode(meta)))],
+                           0)
+        await store.save_snapshot(S, 1, Encoded(encode(state)))
+        (event,) = await store.read(S)
+        assert (event.type, event.data, event.metadata) == ("pre", data, meta)
+        assert (await store.load_snapshot(S)).state == state
 
     async def test_durable_across_reopen(self, store, reopen):
         await write_five(store)
