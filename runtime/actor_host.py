@@ -74,10 +74,16 @@ class ActorHost:
 
     async def ask(self, kind: str, entity_id: str, command: dict[str, Any],
                   idempotency_key: str | None = None, with_state: bool = False,
-                  deadline: float | None = None) -> Outcome | ErrorReply:
+                  deadline: float | None = None, brief: bool = False
+                  ) -> Outcome | ErrorReply:
+        """``brief``: the outcome carries only the command's last event, not all it committed
+        (a long command's many events, pickled back to a caller that wants the state)."""
         self._ensure_reaper()
-        return await self.table.ask(kind, entity_id, command, idempotency_key, with_state,
-                                    deadline=deadline)
+        outcome = await self.table.ask(kind, entity_id, command, idempotency_key, with_state,
+                                       deadline=deadline)
+        if brief and isinstance(outcome, Outcome):
+            outcome.events = outcome.events[-1:]
+        return outcome
 
     async def cancel(self, kind: str, entity_id: str, reason: str = "cancelled",
                      where: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -324,12 +324,14 @@ class ActorRef:
         return self.client.call(self._host_name, retry, self._what(method), method, *args)
 
     def ask(self, command: dict[str, Any], idempotency_key: str | None = None,
-            with_state: bool = False, deadline: float | None = None) -> Outcome:
+            with_state: bool = False, deadline: float | None = None, brief: bool = False
+            ) -> Outcome:
         """``deadline``: seconds the command may run before it is stopped (the kind's own
         deadline otherwise); a stopped command that does not close its work itself raises
-        ActorError(code="deadline")."""
+        ActorError(code="deadline"). ``brief``: of the events the command committed, only
+        the last comes back (with ``with_state``, what a caller that wants the result needs)."""
         return _unwrap(self._call(idempotency_key is not None, "ask", self.kind, self.id,
-                                  command, idempotency_key, with_state, deadline))
+                                  command, idempotency_key, with_state, deadline, brief))
 
     def cancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
                ) -> dict[str, Any]:
@@ -403,9 +405,11 @@ class ActorRef:
                                        *args)
 
     async def aask(self, command: dict[str, Any], idempotency_key: str | None = None,
-                   with_state: bool = False, deadline: float | None = None) -> Outcome:
+                   with_state: bool = False, deadline: float | None = None,
+                   brief: bool = False) -> Outcome:
         return _unwrap(await self._acall(idempotency_key is not None, "ask", self.kind, self.id,
-                                         command, idempotency_key, with_state, deadline))
+                                         command, idempotency_key, with_state, deadline,
+                                         brief))
 
     async def acancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
                       ) -> dict[str, Any]:

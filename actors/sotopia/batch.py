@@ -328,7 +328,7 @@ async def _ask(ref: Any, command: dict[str, Any]) -> dict[str, Any] | None:
     from runtime.client import ActorError, OutcomeUnknown, Unavailable
 
     try:
-        return (await ref.aask(command, with_state=True)).state
+        return (await ref.aask(command, with_state=True, brief=True)).state
     except ActorError as exc:
         if exc.code != "conflict":
             raise
