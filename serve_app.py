@@ -27,8 +27,6 @@ DIRECT_INGRESS = os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
 import functools  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ray import serve  # noqa: E402
-
 from api import families, http_server  # noqa: E402
 from api.runtime import Runtime, current, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
@@ -64,7 +62,10 @@ class _Ingress:
 @functools.cache
 def _deployment() -> Any:
     """Built on first use: wrapping the app as a Serve deployment pickles all of it (over a
-    second here), which the embedded service, serving from its own process, never needs."""
+    second here), which the embedded service, serving from its own process, never needs;
+    nor does it need ray.serve itself (0.5 s of imports beside ray.init at every start)."""
+    from ray import serve
+
     return serve.deployment(
         name="Ingress", max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
