@@ -224,3 +224,22 @@ async def test_repetitions_differ_and_a_rerun_of_one_episode_id_is_the_same_epis
     runs = [await played(table, f"reps.{i}") for i in range(10)]
     assert len({transcript for transcript, _ in runs}) >= 5, runs
     assert await played(_table(), "reps.3") == runs[3]
+
+
+def test_one_rule_says_when_an_episode_or_a_batch_is_carried_on_unasked():
+    """episode.should_resume and batch.should_resume: what the resume sweep, the simulation
+    socket and a batch all decide by. A stop is never undone; a cut always goes on; work the
+    log says is under way goes on only when nothing runs on it."""
+    from actors.sotopia import batch, episode
+
+    assert episode.should_resume("cut", "resume")  # whatever the host says: it was cut
+    for outcome in ("running", "evaluating"):
+        assert episode.should_resume(outcome, None)
+        assert not episode.should_resume(outcome, "start")
+    for outcome in ("stopped", "completed", "failed", "evaluation_failed", "awaiting_human",
+                    "new"):
+        assert not episode.should_resume(outcome, None), outcome
+    assert batch.should_resume("cut", "run") and batch.should_resume("running", None)
+    for status in ("stopped", "finished", "new"):
+        assert not batch.should_resume(status, None), status
+    assert not batch.should_resume("running", "run")

@@ -28,13 +28,15 @@ import collections
 import time
 from typing import Any
 
+from actors.sotopia import episode as episodes
 from actors.sotopia.episode import EPISODE, FINISHED, outcome_of
 from actors.sotopia.profiles import AGENT, SCENARIO
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent, stream_id
 from runtime.registry import register
 
-__all__ = ["BATCH", "DEFAULT_CONCURRENCY", "batch", "episode_id_of", "progress_of", "same_plan"]
+__all__ = ["BATCH", "DEFAULT_CONCURRENCY", "batch", "episode_id_of", "progress_of", "same_plan",
+           "should_resume"]
 
 BATCH = "sotopia_batch"
 MAX_CONCURRENCY = 5_000
@@ -98,6 +100,13 @@ def progress_of(state: dict[str, Any]) -> dict[str, Any]:
 def progress_query(state: dict[str, Any], args: Any) -> dict[str, Any] | None:
     """Progress read where the batch runs; None for a batch that was never planned."""
     return progress_of(state) if state["plan"] is not None else None
+
+
+def should_resume(status: str, running: str | None) -> bool:
+    """The rule for carrying a batch on without being asked (the resume sweep): cut, or
+    running by its log with nothing running on it. A stopped or finished one never (and its
+    run command, sent with "resume", refuses it again should the log have moved on)."""
+    return status == "cut" or (status == "running" and running is None)
 
 
 def same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -257,7 +266,8 @@ class _Run:
                 if state["setup"] is None:  # the start never landed
                     call = asyncio.ensure_future(_ask(ref, {
                         "type": "start", "setup": await self._setup(entry)}))
-                elif status == "cut" or await _running(ref) is None:
+                elif episodes.should_resume(status,
+                                            None if status == "cut" else await _running(ref)):
                     resumed = True  # cut by a crash (or its host died): on from its last turn
                     call = asyncio.ensure_future(_ask(ref, {"type": "resume"}))
                 else:  # another run of this batch still drives it

@@ -30,7 +30,8 @@ from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
-__all__ = ["EPISODE", "FINISHED", "episode", "episode_log", "outcome_of", "status_of"]
+__all__ = ["EPISODE", "FINISHED", "episode", "episode_log", "outcome_of", "should_resume",
+           "status_of"]
 
 EPISODE = "sotopia_episode"
 ATTEMPTS = 3  # model calls per action or evaluation before giving up
@@ -68,6 +69,18 @@ def outcome_of(state: dict[str, Any]) -> str:
     if state["status"] == "running" and state["waiting_for"] is not None:
         return "awaiting_human"
     return state["status"]
+
+
+def should_resume(outcome: str, running: str | None) -> bool:
+    """The one rule for carrying an episode on without being asked (the resume sweep, the
+    simulation socket and a batch all ask it; ``outcome`` is outcome_of its state,
+    ``running`` what its host says runs on it). A cut one goes on. One the log says is under
+    way goes on only when nothing runs on it (its host died: the activation that resume
+    brings closes it as cut, then carries it on). Never one that has finished, was stopped
+    (a stop wins over every automatic resume), waits for a human, or never started."""
+    if outcome == "cut":
+        return True
+    return outcome in ("running", "evaluating") and running is None
 
 
 def episode_log(episode_id: str, state: dict[str, Any]) -> dict[str, Any]:

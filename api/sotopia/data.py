@@ -19,7 +19,9 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from actors.sotopia import batch as batch_kind
 from actors.sotopia import builtin_data
+from actors.sotopia import episode as episode_kind
 from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
@@ -33,7 +35,8 @@ from runtime.events import stream_id
 from runtime.registry import get_kind
 
 __all__ = ["Missing", "REFUSALS", "delete", "dimension_lists", "directory", "launch", "new_pk",
-           "put", "read_episode", "ready", "resolve_setup", "resume_stalled", "start_episode"]
+           "put", "read_episode", "ready", "resolve_setup", "resume_if_due", "resume_stalled",
+           "start_episode"]
 
 log = logging.getLogger("ray.serve")
 REFUSALS = Refusals({"not_found": 404, "invalid": 422, "conflict": 409, "not_waiting": 409,
@@ -73,11 +76,12 @@ async def resume_stalled(rt: Runtime) -> int:
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
     async def one(kind: str, entity_id: str, status: str, command: dict[str, Any]) -> bool:
+        should_resume = batch_kind.should_resume if kind == BATCH else episode_kind.should_resume
         async with gate:
             ref = rt.client.ref(kind, entity_id)
             try:
-                if status != "cut" and await ref.arunning() is not None:
-                    return False  # going on in its host
+                if not should_resume(status, None if status == "cut" else await ref.arunning()):
+                    return False  # going on in its host, or not to be carried on
                 # activation closes it (cut), then it goes on in its host
                 return await launch(ref, command) == "progress"
             except Exception:  # noqa: BLE001 - one entity's trouble must not stop the rest
@@ -237,6 +241,21 @@ async def launch(ref: Any, command: dict[str, Any]) -> str:
         REFUSALS.raise_for(exc)
     finally:
         await stream.aclose()
+
+
+async def resume_if_due(rt: Runtime, episode_id: str) -> bool:
+    """Carry the episode on when the one rule (episode.should_resume) says so, judged on its
+    state now, not on the event that prompted the look (a follower replaying an old cut sees
+    it long after the episode went on)."""
+    state = await read_episode(rt, episode_id)
+    if state is None:
+        return False
+    outcome = episode_kind.outcome_of(state)
+    ref = rt.client.ref(EPISODE, episode_id)
+    if not episode_kind.should_resume(outcome, None if outcome == "cut" else
+                                      await ref.arunning()):
+        return False
+    return await launch(ref, {"type": "resume"}) == "progress"
 
 
 async def start_episode(rt: Runtime, episode_id: str, setup: dict[str, Any]) -> None:

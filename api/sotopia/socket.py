@@ -151,7 +151,7 @@ class _Simulation:
             async for _what, event in events:
                 state = episode.apply(state, event)
                 if event.type == "cut":  # its host died: carry it on from its last step
-                    self._background(data.launch(ref, {"type": "resume"}))
+                    self._background(data.resume_if_due(self.rt, episode_id))
                 if event.type not in ("started", "turn", "human_turn", "awaiting_human",
                                       *_ENDS):
                     continue
