@@ -9,7 +9,6 @@ class and never touches accumulation, validation or the API families.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json

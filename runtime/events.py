@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 import orjson
 
-__all__ = ["Encoded", "Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id", "kind_of",
-           "unstorable"]
+__all__ = ["Encoded", "Event", "NewEvent", "encode", "decode", "stream_id", "split_stream_id",
+           "kind_of", "unstorable"]
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
