@@ -233,3 +233,27 @@ def test_a_resent_message_is_stored_and_run_once_and_gets_the_first_outcome(serv
     assert [f["step_type"] for f in new if f["type"] == "agent_step"][-1] == "FinalAnswerStep"
     types = [e.type for e in client.ref("chat", chat_id).events()]
     assert types.count("user_message") == 2 and types.count("message_ended") == 2
+
+
+def test_smolagents_prompts_are_rendered_as_its_own_function_renders_them():
+    """actors/agent/model.py compiles each of smolagents' prompt templates once instead of
+    on every render: the prompts must come out exactly as a fresh compile renders them, and
+    a template that misses a variable fails with smolagents' own message."""
+    import asyncio
+
+    import jinja2
+    from smolagents import agents
+
+    from actors.agent.model import _prompt_templates, agent_for
+    from actors.agent.tools import load_tools
+    from llm.router import ModelRouter
+
+    agent = agent_for(ModelRouter(), load_tools(), None, asyncio.new_event_loop())
+    template = _prompt_templates()["system_prompt"]
+    variables = {"tools": agent.tools, "managed_agents": agent.managed_agents,
+                 "custom_instructions": None}
+    fresh = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(**variables)
+    assert agents.populate_template(template, variables) == fresh == agent.system_prompt
+    assert agents.populate_template(template, variables) == fresh  # from the compiled one
+    with pytest.raises(Exception, match="Error during jinja template rendering"):
+        agents.populate_template("{{ missing }}", {})
