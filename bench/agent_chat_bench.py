@@ -4,7 +4,8 @@ a greeting...): steps/s, p50/p99 from sending a message to its first agent_step 
 message_end, and the service's memory (PSS of every process) before and after.
 
 Baseline, measured in the same run: the original's serving model, one process running the
-same smolagents agent synchronously in its event loop (one message at a time for all chats).
+same smolagents agent synchronously in its event loop (one message at a time for all chats),
+writing what the original writes per step (a SQLite row, its agent's memory pickled).
 Its time per message t bounds how many chats it holds with p99 to first step under 1 s: with
 n chats each waiting behind the others, the last waits ~n*t, so about 1/t chats.
 
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from bench.common import percentiles, report, scratch_dir
 from bench.serve_bench import ROOT, _stop, _wait
@@ -56,23 +58,57 @@ async def _chat(base: str, n: int, messages: int, first: list[float], end: list[
                     break
 
 
-def _original_seconds_per_message(samples: int, models: dict | None = None) -> float:
+def _original_seconds_per_message(samples: int, models: dict | None = None
+                                  ) -> tuple[float, float]:
     """The same agent and model, run synchronously one message after another in this
-    process, as the original's server does in its event loop."""
+    process, as the original's server runs them in its event loop, with what it does per
+    message besides (server_websocket.py, agent_manager.py, history.py at its HEAD): one
+    agent per chat kept in memory (run with reset=False), the user's message and every step
+    written to SQLite (a connection and a commit per row), and the agent's memory pickled to
+    a file after every step. Its WebSocket sends are left out (the baseline is, if anything,
+    faster than the original). Returns seconds per message and steps per message."""
+    import pickle
+    import sqlite3
+
     from actors.agent.model import agent_for
     from actors.agent.tools import load_tools
     from llm.router import ModelRouter
 
-    async def main() -> float:
-        router, loop = ModelRouter(models), asyncio.get_running_loop()
+    home = scratch_dir()
+    db = os.path.join(home, "chat_history.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS chat_history (id INTEGER PRIMARY KEY "
+                     "AUTOINCREMENT, chat_id TEXT NOT NULL, role TEXT NOT NULL, content TEXT "
+                     "NOT NULL, message_id TEXT NOT NULL, step_type TEXT DEFAULT NULL, "
+                     "timestamp DATETIME DEFAULT CURRENT_TIMESTAMP)")
 
-        def work() -> float:
-            t0 = time.perf_counter()
+    def save_message(chat: str, role: str, content: str, step_type: str) -> None:
+        with sqlite3.connect(db) as conn:
+            conn.execute("INSERT INTO chat_history (chat_id, role, content, message_id, "
+                         "step_type) VALUES (?, ?, ?, ?, ?)", (chat, role, content, "m", step_type))
+            conn.commit()
+
+    async def main() -> tuple[float, float]:
+        router, loop = ModelRouter(models), asyncio.get_running_loop()
+        agents: dict[str, Any] = {}
+
+        def work() -> tuple[float, float]:
+            t0, steps = time.perf_counter(), 0
             for i in range(samples):
-                agent = agent_for(router, load_tools(), None, loop)
-                for _ in agent.run(MESSAGES[i % 5], stream=True, reset=False):
-                    pass
-            return (time.perf_counter() - t0) / samples
+                chat = f"chat-{i % 5}"
+                agent = agents.get(chat) or agents.setdefault(
+                    chat, agent_for(router, load_tools(), None, loop))
+                save_message(chat, "client", MESSAGES[i % 5], "user_message")
+                for step in agent.run(MESSAGES[i % 5], stream=True, reset=False):
+                    steps += 1
+                    with open(os.path.join(home, f"{chat}.pkl"), "wb") as f:
+                        pickle.dump(agent.memory, f)
+                    content = getattr(step, "observations", None) or getattr(
+                        step, "final_answer", None) or getattr(step, "plan", None)
+                    if content:
+                        save_message(chat, "agent_step", str(content), type(step).__name__)
+                save_message(chat, "message_end", "", "FinalAnswerStep")
+            return (time.perf_counter() - t0) / samples, steps / samples
 
         return await asyncio.to_thread(work)
 
@@ -91,7 +127,7 @@ def run(quick: bool = False) -> None:
 
 def _measure(label: str, models: dict | None, chats: int, messages: int, samples: int
              ) -> None:
-    per_message = _original_seconds_per_message(samples, models)
+    per_message, steps_per_message = _original_seconds_per_message(samples, models)
     port = 19710
     proc = subprocess.Popen([sys.executable, "embedded.py"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -121,7 +157,7 @@ def _measure(label: str, models: dict | None, chats: int, messages: int, samples
         _stop(proc)
     f50, f99 = percentiles(first)
     e50, e99 = percentiles(end)
-    original_steps = 4 / per_message  # a message is four steps here (plan, two actions, final)
+    original_steps = steps_per_message / per_message
     print(f"# agent chat, {label}", flush=True)
     report(f"agent chat: {chats} chats x {messages} msgs, steps/s", counts[0] / elapsed,
            "steps/s", original_steps, "one blocking process")
