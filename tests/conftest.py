@@ -17,6 +17,39 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FIXTURES_DIR = os.path.join(ROOT, "tests", "fixtures")
 
+#: fixtures that start Ray, a server or PostgreSQL: a test that uses one, directly or through
+#: another fixture, is "heavy" and left out of the fast tier (`scripts/dev test fast`)
+HEAVY_FIXTURES = frozenset({"ray_session", "pg_server", "standin", "service"})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_tier_starts_no_ray(request: Any) -> Any:
+    """In the fast tier (-m "not heavy") starting Ray fails the test that does it, so a test
+    that needs Ray but is not marked heavy is found at once, not by the tier growing slow."""
+    if "not heavy" not in (request.config.option.markexpr or ""):
+        yield
+        return
+    import ray
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a fast-tier test started Ray: it is heavy (tests/conftest.py)")
+
+    real, ray.init = ray.init, refuse
+    try:
+        yield
+    finally:
+        ray.init = real
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Heavy is derived, not written on each test: from the fixtures a test uses, from the
+    slow mark, and from a module's own ``pytestmark = pytest.mark.heavy`` (the tests that
+    start processes of their own)."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) \
+                or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.heavy)
+
 
 def fixtures_dir(*parts: str) -> str:
     """Fixtures the tests read (the seeds' documents, OpenGPTs' golden captures), copied into

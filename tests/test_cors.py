@@ -11,6 +11,8 @@ import pytest
 from api import families, http_server
 from tests.conftest import free_port, wait_http
 
+pytestmark = pytest.mark.heavy  # uvicorn serves the app on loopback
+
 ALLOWED = "http://app.example.test:3000"
 
 

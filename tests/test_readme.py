@@ -8,7 +8,11 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.heavy  # the example runs in a process of its own, with its own Ray
 
 
 def test_readme_example_runs(tmp_path):

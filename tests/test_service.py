@@ -11,8 +11,11 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from tests.conftest import OPERATOR, ROOT, free_port, poll, wait_http
+
+pytestmark = pytest.mark.heavy  # the service runs as processes of its own
 
 
 def _env(tmp_path, **extra) -> dict[str, str]:

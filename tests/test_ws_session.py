@@ -18,6 +18,8 @@ from api import http_server
 from api.ws import WebSocketSession
 from tests.conftest import free_port, wait_http
 
+pytestmark = pytest.mark.heavy  # uvicorn serves the app on loopback
+
 SESSIONS: list[WebSocketSession] = []
 
 
