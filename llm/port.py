@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 import jsonschema
 import jsonschema_rs
 import orjson
+from pydantic_core import from_json
 
 from runtime.slots import Slots
 
@@ -125,40 +126,15 @@ OnDelta = Callable[[PartialResult], Awaitable[None] | None]
 
 def parse_partial_json(text: str) -> dict[str, Any]:
     """Arguments streamed so far, parsed as far as they go (``{"query": "wea`` -> {"query":
-    "wea"}): what a UI shows while a tool call is still arriving. Never raises."""
+    "wea"}, a cut nested string kept too): what a UI shows while a tool call is still
+    arriving. pydantic_core's partial parser, strings cut mid-way included. Never raises."""
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-        return value if isinstance(value, dict) else {}
+        value = from_json(text, allow_partial="trailing-strings")
     except ValueError:
-        pass
-    # Close what is open: strings, then brackets, in reverse order of opening.
-    closers, in_string, escaped = [], False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            closers.append("}" if ch == "{" else "]")
-        elif ch in "}]" and closers:
-            closers.pop()
-    candidate = text + ('"' if in_string else "")
-    for trim in range(0, 3):
-        attempt = (candidate[:len(candidate) - trim] if trim else candidate) + "".join(
-            reversed(closers))
-        try:
-            value = json.loads(attempt)
-            return value if isinstance(value, dict) else {}
-        except ValueError:
-            continue
-    return {}
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class ModelGate:

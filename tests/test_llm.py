@@ -77,6 +77,8 @@ def test_partial_json_parses_as_far_as_it_goes():
     assert parse_partial_json('{"a": [1, 2') == {"a": [1, 2]}
     assert parse_partial_json("") == {} and parse_partial_json("{") == {}
     assert parse_partial_json('{"a": "b\\"c') == {"a": 'b"c'}
+    assert parse_partial_json('{"a": {"b": "cut') == {"a": {"b": "cut"}}  # was {} before
+    assert parse_partial_json('[1, 2') == {} and parse_partial_json("   ") == {}
 
 
 def test_router_maps_names_and_refuses_bad_config(tmp_path):
