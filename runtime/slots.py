@@ -33,21 +33,30 @@ class Slots:
         self._queue.append(turn)
         self.waiting += 1
         try:
-            await turn  # resolved by a release: that slot is handed over, ``held`` unchanged
+            await turn  # resolved by _wake, which counted the slot as held for us
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # handed over as we were cancelled: pass it on
+            else:
+                # Skipped: a slot freed meanwhile may have found only us (cancelled) in the
+                # queue, and a newcomer that queued behind our count waits for this wake.
+                self._wake()
             raise
         finally:
             self.waiting -= 1
 
     def release(self) -> None:
-        while self._queue:
-            turn = self._queue.popleft()
-            if not turn.done():  # a cancelled waiter's turn is done already: skipped
-                turn.set_result(None)
-                return
         self.held -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the waiters in arrival order (a cancelled one's turn is done
+        already and skipped)."""
+        while self.held < self.limit and self._queue:
+            turn = self._queue.popleft()
+            if not turn.done():
+                self.held += 1
+                turn.set_result(None)
 
     async def __aenter__(self) -> None:
         await self.acquire()

@@ -60,3 +60,21 @@ def test_a_waiter_cancelled_leaves_the_queue_and_one_cancelled_on_its_turn_passe
 def test_a_limit_below_one_is_refused():
     with pytest.raises(ValueError):
         Slots(0)
+
+
+def test_a_newcomer_queued_behind_a_waiter_cancelled_as_the_slot_freed_gets_the_slot():
+    """The waiter's cancel, the release and a newcomer's acquire in one step of the loop: the
+    newcomer sees a waiter still counted and queues; the cancelled waiter, leaving, wakes it
+    (it would otherwise wait for a release that never comes)."""
+    async def main() -> None:
+        slots = Slots(1)
+        await slots.acquire()
+        gone = asyncio.ensure_future(slots.acquire())
+        await asyncio.sleep(0)
+        gone.cancel()
+        slots.release()
+        async with asyncio.timeout(2):  # here, not in a task of its own: before it runs
+            await slots.acquire()  # timed out before the fix
+        assert gone.cancelled() and slots.held == 1 and slots.waiting == 0
+
+    asyncio.run(main())
