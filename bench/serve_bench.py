@@ -110,13 +110,13 @@ def run(quick: bool = False) -> None:
     if not _ensure_wrk():
         print("serve: wrk is not installed and could not be installed; skipped", flush=True)
         return
-    seconds = 3 if quick else 8
+    seconds, warm = (1, 1) if quick else (8, 2)
     port = 18600
     hello = subprocess.Popen([sys.executable, "-c", HELLO, str(port)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/hello", hello)
-        _wrk(f"http://127.0.0.1:{port}/hello", 2)  # warm-up
+        _wrk(f"http://127.0.0.1:{port}/hello", warm)  # warm-up
         bare = _wrk(f"http://127.0.0.1:{port}/hello", seconds)
     finally:
         _stop(hello)
@@ -134,7 +134,7 @@ def run(quick: bool = False) -> None:
         url = f"http://127.0.0.1:{port}/v1/actors/counter/bench/state"
         try:
             _wait(url, proc)
-            _wrk(url, 2)
+            _wrk(url, warm)
             rate = _wrk(url, seconds)
         finally:
             _stop(proc)

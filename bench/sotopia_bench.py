@@ -200,7 +200,7 @@ def _ours(sims: Any, n: int, concurrency: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> None:
-    n1, n2, n_kill = (100, 300, 60) if quick else (1_000, 10_000, 200)
+    n1, n2, n_kill = (60, 120, 40) if quick else (1_000, 10_000, 200)
     sims = _sims()
     try:
         one = _ours(sims, n1, concurrency=n1)
@@ -303,7 +303,7 @@ def _latency(quick: bool) -> None:
         sims.runtime.client.hosts)
     try:
         first = None
-        for concurrency in ((1, 8, 32) if quick else (1, 4, 16, 32, 64, 128)):
+        for concurrency in ((1, 8) if quick else (1, 4, 16, 32, 64, 128)):
             n = max(4, 2 * concurrency)
             result = _run_batch(sims, n, concurrency, model="standin", max_turns=4)
             rate = len(result["rows"]) / result["elapsed"]
