@@ -6,7 +6,6 @@ against a stand-in server."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -470,6 +469,7 @@ def test_another_users_resources_are_404_everywhere(base):
     tid = alice.thread(aid)
     alice.stream({"thread_id": tid, "input": [{"content": "hi", "type": "human"}]})
     before = alice.get(f"/threads/{tid}/state").json()
+    logged = alice.get(f"/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
     nf_a, nf_t = {"detail": "Assistant not found"}, {"detail": "Thread not found"}
     assert (bob.get(f"/assistants/{aid}").status_code, bob.get(f"/assistants/{aid}").json()) \
         == (404, nf_a)
@@ -499,8 +499,18 @@ def test_another_users_resources_are_404_everywhere(base):
                  data={"config": json.dumps({"configurable": {"assistant_id": aid}})})
     assert (r.status_code, r.json()) == (404, {"detail": "Assistant not found."})
     assert bob.get("/threads/").json() == [] and bob.get("/assistants/").json() == []
-    time.sleep(0.3)  # had anything been started, it would have written by now
     assert alice.get(f"/threads/{tid}/state").json() == before
+    # Not "nothing changed after a while": anything bob's requests had set going would be in
+    # the thread's mailbox ahead of this run, so its events would come between the log as it
+    # was and this run's run_started. They follow each other directly, and the run is whole.
+    r, _ = alice.stream({"thread_id": tid, "input": [{"content": "again", "type": "human"}]})
+    assert r.status_code == 200
+    after = alice.get(f"/v1/actors/thread/{tid}/events", headers=OPERATOR).json()["events"]
+    assert after[:len(logged)] == logged
+    added = [e["type"] for e in after[len(logged):]]
+    assert added[0] == "run_started" and added[-1] == "run_finished", added
+    assert added.count("run_started") == 1 and added.count("run_finished") == 1, added
+    before = alice.get(f"/threads/{tid}/state").json()
     # a config naming another thread cannot redirect a state write
     tid2 = alice.thread(aid)
     alice.post(f"/threads/{tid2}/state", json={
