@@ -171,7 +171,7 @@ def test_ports_of_sotopias_api_tests_seeded_through_the_api(server):
                                     "first_name": first, "last_name": "Doe",
                                     "occupation": "test_occupation", "gender": "test_gender",
                                     "tag": "test_tag"})
-        assert r.status_code == 200 and isinstance(r.json(), str)
+        assert (r.status_code, r.json()) == (200, f"tmppk_agent{1 if first == 'John' else 2}")
     r = u.post("/scenarios", json={"pk": "tmppk_env_profile", "codename": "test_codename",
                                    "scenario": "A", "agent_goals": ["B", "C"],
                                    "tag": "test_tag"})
@@ -179,31 +179,32 @@ def test_ports_of_sotopias_api_tests_seeded_through_the_api(server):
     r = u.post("/relationship", json={"pk": "tmppk_relationship", "agent_1_id": "tmppk_agent1",
                                       "agent_2_id": "tmppk_agent2", "relationship": 1.0,
                                       "tag": "test_tag"})
-    assert r.status_code == 200 and isinstance(r.json(), str)
+    assert (r.status_code, r.json()) == (200, "tmppk_relationship")
     r = u.post("/evaluation_dimensions", json={
         "pk": "tmppk_evaluation_dimension_list", "name": "test_dimension_list",
         "dimensions": [{"pk": "tmppk_evaluation_dimension", "name": "test_dimension",
                         "description": "test_description", "range_high": 10,
                         "range_low": -10}]})
-    assert r.status_code == 200 and isinstance(r.json(), str)
+    assert (r.status_code, r.json()) == (200, "tmppk_evaluation_dimension_list")
     pk = u.post("/simulate", json={"env_id": "tmppk_env_profile",
                                    "agent_ids": ["tmppk_agent1", "tmppk_agent2"],
                                    "models": ["builtin"] * 3, "max_turns": 4,
                                    "tag": "test_tag"})
     assert pk.status_code == 202
-    poll(lambda: u.get(f"/simulation_status/{pk.text}").json(), lambda s: s != "Started")
+    assert poll(lambda: u.get(f"/simulation_status/{pk.text}").json(),
+                lambda s: s != "Started") == "Completed"
 
-    assert isinstance(u.get("/scenarios").json(), list)  # 1
+    assert "tmppk_env_profile" in [s["pk"] for s in u.get("/scenarios").json()]  # 1
     assert u.get("/scenarios/id/tmppk_env_profile").json()[0]["scenario"] == "A"  # 2
     assert u.get("/scenarios/codename/test_codename").json()[0]["codename"] == \
         "test_codename"  # 3
-    assert isinstance(u.get("/agents").json(), list)  # 4
+    assert {"tmppk_agent1", "tmppk_agent2"} <= {a["pk"] for a in u.get("/agents").json()}  # 4
     assert u.get("/agents/id/tmppk_agent1").json()[0]["first_name"] == "John"  # 5
     assert u.get("/agents/gender/test_gender").json()[0]["gender"] == "test_gender"  # 6
     assert u.get("/agents/occupation/test_occupation").json()[0]["occupation"] == \
         "test_occupation"  # 7
     r = u.get(f"/episodes/id/{pk.text}")  # 8
-    assert r.status_code == 200 and isinstance(r.json(), list)
+    assert r.status_code == 200 and [e["pk"] for e in r.json()] == [pk.text]
     assert u.get("/episodes/tag/test_tag").json()[0]["tag"] == "test_tag"  # 9
     assert u.get("/relationship/tmppk_agent1/tmppk_agent2").json() == "1: know_by_name"  # 10
     dims = u.get("/evaluation_dimensions").json()  # 11
@@ -223,7 +224,7 @@ def test_ports_of_sotopias_api_tests_seeded_through_the_api(server):
                  "/relationship/tmppk_relationship",  # 18
                  "/evaluation_dimensions/tmppk_evaluation_dimension_list"):  # 19
         r = u.delete(path)
-        assert r.status_code == 200 and isinstance(r.json(), str)
+        assert (r.status_code, r.json()) == (200, path.rsplit("/", 1)[1])
 
 
 # ------------------------------------------------------------------ episodes
