@@ -32,6 +32,18 @@ def test_durability_settings(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def test_the_writer_commits_with_synchronous_full(tmp_path):
+    """WAL is the file's (any connection sees it); synchronous is the connection's, so it is
+    read on the writer's own connection, inside one of its writes: FULL (2) syncs the WAL at
+    every commit, which is what makes an acknowledged append survive a power loss."""
+    store = SQLiteEventStore(tmp_path / "e.db")
+    try:
+        level = await store._write(lambda cur: cur.execute("PRAGMA synchronous").fetchone()[0])
+        assert level == 2
+    finally:
+        await store.close()
+
+
 async def test_a_file_written_before_kinds_and_schema_versions_is_migrated(tmp_path):
     """A file of the earlier schema (no kind, no version columns, snapshots without a rowid)
     opens, its events are found by kind, they read as schema version 1, and its snapshot is
