@@ -515,7 +515,8 @@ def test_records_crud_and_every_search(server):
         assert r.status_code == 202
         ids.append(r.json())
     for i in ids:
-        poll(lambda: u.get(f"/simulation_status/{i}").json(), lambda st: st != "Started")
+        assert poll(lambda: u.get(f"/simulation_status/{i}").json(),
+                    lambda st: st != "Started") == "Completed"
     assert [e["pk"] for e in u.get(f"/episodes/tag/page-{tag}").json()] == ids[::-1]
     assert [e["pk"] for e in u.get("/episodes", params={"tag": f"page-{tag}", "limit": 1,
                                                        "offset": 1}).json()] == [ids[1]]

@@ -131,7 +131,8 @@ def test_batches_over_http(server):
     assert r.status_code == 202
     batch_id = r.json()["batch_id"]
     assert r.json()["total"] == 4  # two built-in scenarios are tagged negotiation
-    poll(lambda: u.get(f"/v1/batches/{batch_id}").json()["status"], lambda s: s != "running")
+    assert poll(lambda: u.get(f"/v1/batches/{batch_id}").json()["status"],
+                lambda s: s != "running") == "finished"
     body = u.get(f"/v1/batches/{batch_id}/results", params={"by_scenario": True}).json()
     assert len(body["rows"]) == 4 and {s["scenario"] for s in body["summary"]} == {
         s["pk"] for s in builtin_data.SCENARIOS if "negotiation" in s["tag"]}
