@@ -18,7 +18,7 @@ import httpx
 
 from bench.common import BEFORE, percentiles, report, scratch_dir, worktree
 from bench.serve_bench import ROOT, _stop, _wait
-from bench.service_bench import _tree
+from bench.service_bench import _cpu, _tree
 
 STEPS = ["create assistant", "create thread", "stream run", "read state"]
 
@@ -88,14 +88,7 @@ def _serve(root: str, port: int, users: int, rounds: int) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
 
     def cpu() -> float:
-        total = 0.0
-        for p in _tree(proc.pid):
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except Exception:  # noqa: BLE001 - gone
-                pass
-        return total
+        return sum(_cpu(_tree(proc.pid)).values())
 
     try:
         _wait(base + "/health", proc, timeout=180)

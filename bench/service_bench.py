@@ -36,6 +36,18 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
+    """Each live process's CPU seconds so far (user + system), by pid."""
+    out = {}
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+        except psutil.Error:  # gone
+            pass
+    return out
+
+
 def _pss_mb(procs: list[psutil.Process]) -> tuple[float, int]:
     total, alive = 0, 0
     for p in procs:

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import sotopia_real
 from bench.common import cache_dir, report, scratch_dir
-from bench.service_bench import _pss_mb, _tree
+from bench.service_bench import _cpu, _pss_mb, _tree
 from runtime.metrics import BUCKETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -167,17 +167,6 @@ def _real(n: int, turns: float, mode: str, kill_after: float | None = None
 def _service(sims: Any) -> list[Any]:
     """The service's processes: Ray's and the hosts, not this bench process."""
     return [p for p in _tree(os.getpid()) if p.pid != os.getpid()]
-
-
-def _cpu(procs: list[Any]) -> dict[int, float]:
-    out = {}
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-        except Exception:  # noqa: BLE001 - gone
-            pass
-    return out
 
 
 def _settled_pss(sims: Any, seconds: float = 12.0) -> float:

@@ -76,11 +76,11 @@ async def resume_stalled(rt: Runtime) -> int:
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
     async def one(kind: str, entity_id: str, status: str, command: dict[str, Any]) -> bool:
-        should_resume = batch_kind.should_resume if kind == BATCH else episode_kind.should_resume
+        rule = batch_kind.should_resume if kind == BATCH else episode_kind.should_resume
         async with gate:
             ref = rt.client.ref(kind, entity_id)
             try:
-                if not should_resume(status, None if status == "cut" else await ref.arunning()):
+                if not await _due(rule, status, ref):
                     return False  # going on in its host, or not to be carried on
                 # activation closes it (cut), then it goes on in its host
                 return await launch(ref, command) == "progress"
@@ -250,12 +250,16 @@ async def resume_if_due(rt: Runtime, episode_id: str) -> bool:
     state = await read_episode(rt, episode_id)
     if state is None:
         return False
-    outcome = episode_kind.outcome_of(state)
     ref = rt.client.ref(EPISODE, episode_id)
-    if not episode_kind.should_resume(outcome, None if outcome == "cut" else
-                                      await ref.arunning()):
+    if not await _due(episode_kind.should_resume, episode_kind.outcome_of(state), ref):
         return False
     return await launch(ref, {"type": "resume"}) == "progress"
+
+
+async def _due(rule: Any, status: str, ref: Any) -> bool:
+    """The kind's resume rule on ``status``; its host is asked what runs only when the rule
+    needs to know (a cut one goes on whatever runs)."""
+    return rule(status, None if status == "cut" else await ref.arunning())
 
 
 async def start_episode(rt: Runtime, episode_id: str, setup: dict[str, Any]) -> None:
