@@ -4,9 +4,9 @@ the official openai SDK: it owns the SSE parsing, retries and error types, so we
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, AsyncIterator
 
+from llm import settings
 from llm.port import Delta, ModelRequest, ToolCallDelta
 
 __all__ = ["OpenAICompatProvider"]
@@ -30,14 +30,14 @@ def _wire_message(m: dict[str, Any]) -> dict[str, Any]:
 class OpenAICompatProvider:
     def __init__(self, name: str, model: str, base_url: str | None = None,
                  api_key: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 120.0, max_retries: int = 2) -> None:
+                 timeout: float = 120.0) -> None:
         import openai  # imported here: the builtin-only path never pays for it
 
         self.name = name
         self.model = model
-        key = api_key or os.environ.get(api_key_env) or "not-set"
+        key = api_key or settings.api_key(api_key_env) or "not-set"
         self._client = openai.AsyncOpenAI(base_url=base_url, api_key=key, timeout=timeout,
-                                          max_retries=max_retries)
+                                          max_retries=0)  # the port retries (llm/port.py)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
         kwargs: dict[str, Any] = {

@@ -19,6 +19,7 @@ import jsonschema
 import jsonschema_rs
 import orjson
 from pydantic_core import from_json
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from runtime.slots import Slots
 
@@ -43,7 +44,23 @@ def _validator(schema: dict[str, Any]) -> tuple[Any, Any]:
 
 
 class ModelError(Exception):
-    """The model could not answer (provider unreachable, refused, or off-schema output)."""
+    """The model could not answer (provider unreachable, refused, or off-schema output).
+    ``failures``: every attempt's error, once the retry policy gave up."""
+
+    failures: list[str]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.failures = []
+
+
+#: The one retry policy of model calls (tenacity): a call that fails before anything of it
+#: reached the caller is tried again after 0.5 s, then 1 s (with a little jitter), up to a
+#: provider's attempts (its "max_retries" + 1 in ACTORLOG_MODELS; 3 by default). Providers'
+#: own clients do not retry (the openai SDK's max_retries is 0), so a call is never tried
+#: attempts x attempts times.
+RETRY_WAIT = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.1)
+DEFAULT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +120,8 @@ class ModelResult:
     usage: dict[str, int] | None = None
     provider: str = ""
     model: str = ""
+    #: the errors of the attempts before this answer (the retry policy's)
+    failures: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -167,12 +186,45 @@ class Model:
     """A provider behind the port: accumulates its deltas, parses tool calls, checks schemas.
     Calls pass through the process's ModelGate when it has one."""
 
-    def __init__(self, provider: Provider, gate: ModelGate | None = None) -> None:
+    def __init__(self, provider: Provider, gate: ModelGate | None = None,
+                 attempts: int = DEFAULT_ATTEMPTS) -> None:
         self.provider = provider
         self.gate = gate
+        self.attempts = max(1, attempts)
 
     async def complete(self, request: ModelRequest, on_delta: OnDelta | None = None
                        ) -> ModelResult:
+        """The answer, under the retry policy (RETRY_WAIT): a failed attempt is tried again
+        only while nothing of it was streamed to ``on_delta`` (a client never sees an answer
+        twice). Each attempt takes its own turn at the gate; none is held while waiting."""
+        failures: list[str] = []
+        streamed = False
+
+        def relay(partial: PartialResult) -> Awaitable[None] | None:
+            nonlocal streamed
+            streamed = True
+            return on_delta(partial) if on_delta is not None else None
+
+        def again(exc: BaseException) -> bool:
+            if isinstance(exc, ModelError) and not streamed:
+                failures.append(str(exc)[:500])
+                return True
+            return False
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.attempts), wait=RETRY_WAIT,
+                                 retry=retry_if_exception(again), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    result = await self._gated(request, relay if on_delta else None)
+        except ModelError as exc:
+            exc.failures = failures if failures and failures[-1] == str(exc)[:500] \
+                else [*failures, str(exc)[:500]]
+            raise
+        result.failures = failures
+        return result
+
+    async def _gated(self, request: ModelRequest, on_delta: OnDelta | None) -> ModelResult:
         if self.gate is None:
             return await self._complete(request, on_delta)
         async with self.gate.slot():

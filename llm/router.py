@@ -18,7 +18,6 @@ answers offline with no configuration at all.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Callable
 
 from llm.builtin import BuiltinProvider
@@ -58,7 +57,8 @@ class ModelRouter:
         for name, spec in specs.items():
             if limit is not None:
                 self.gates[name] = ModelGate(limit(spec))
-            self._models[name] = Model(self._provider(name, spec), self.gates.get(name))
+            self._models[name] = Model(self._provider(name, spec), self.gates.get(name),
+                                       attempts=int(spec.get("max_retries", 2)) + 1)
         for alias, target in {**self.aliases, "": self.default}.items():
             if target not in self._models:
                 raise ValueError(f"model alias {alias or 'default'!r} names provider "
@@ -79,8 +79,7 @@ class ModelRouter:
             return OpenAICompatProvider(name, spec["model"], spec.get("base_url"),
                                         spec.get("api_key"),
                                         spec.get("api_key_env", "OPENAI_API_KEY"),
-                                        float(spec.get("timeout", 120.0)),
-                                        int(spec.get("max_retries", 2)))
+                                        float(spec.get("timeout", 120.0)))
         raise ValueError(f"provider {name!r} has unknown type {kind!r} "
                          "(known: builtin, openai)")
 
@@ -98,4 +97,6 @@ class ModelRouter:
 
     @classmethod
     def from_env(cls) -> "ModelRouter":
-        return cls(parse_models_config(os.environ.get("ACTORLOG_MODELS", "")))
+        from llm.settings import ModelSettings
+
+        return cls(parse_models_config(ModelSettings.load().models))

@@ -278,10 +278,11 @@ def standin():
     server.stop()
 
 
-def standin_provider(standin: Any) -> dict[str, Any]:
-    """The model-port provider configuration that reaches ``standin``."""
+def standin_provider(standin: Any, retries: int = 0) -> dict[str, Any]:
+    """The model-port provider configuration that reaches ``standin``; ``retries``: the
+    port's retry policy's retries (llm/port.py), none by default so failures are quick."""
     return {"type": "openai", "base_url": standin.base_url, "api_key": "sk-test",
-            "model": "gpt-standin", "max_retries": 0}
+            "model": "gpt-standin", "max_retries": retries}
 
 
 def app_settings(**overrides: Any) -> Any:

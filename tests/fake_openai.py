@@ -11,7 +11,9 @@ and usage in a last chunk when stream_options asks for it. It is scripted, not a
   <turn + 1>"}, and for a social evaluation (a schema with evaluations) each score at its
   dimension's range_high, or out of range when the conversation says "judge badly" (only on
   the first attempt when it says "judge badly once");
-- a message containing "fail please" -> HTTP 500;
+- a message containing "fail please" -> HTTP 500; "fail once please" -> HTTP 500 the first
+  time that message is sent, an answer after; "cut please" -> two words, then the connection
+  is dropped mid-stream;
 - a smolagents tool-calling agent (a final_answer tool offered): its last observation is
   answered through final_answer; a task that says "contacts" calls get_contacts; any other
   task is answered through final_answer;
@@ -57,12 +59,18 @@ class FakeOpenAI:
         messages = body.get("messages", [])
         last = messages[-1] if messages else {}
         text = last.get("content") or ""
-        if "fail please" in text:
+        once = "fail once please" in text and sum(
+            (r.get("messages") or [{}])[-1].get("content") == text for r in self.requests) == 1
+        if "fail please" in text or once:
             return web.json_response({"error": {"message": "scripted failure",
                                                 "type": "server_error"}}, status=500)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         await resp.write(self._chunk(body, {"role": "assistant", "content": ""}))
+        if "cut please" in text:
+            await resp.write(self._chunk(body, {"content": "Half an"}))
+            request.transport.close()  # the connection drops mid-answer
+            return resp
         finish = "stop"
         agent_call = self._agent_call(body, messages)
         if agent_call is not None:

@@ -103,11 +103,51 @@ def standin():
     server.stop()
 
 
-def openai_model(standin) -> Model:
+def openai_model(standin, retries: int = 0) -> Model:
     return ModelRouter({"providers": {"oa": {"type": "openai", "base_url": standin.base_url,
                                              "api_key": "sk-test", "model": "gpt-standin",
-                                             "max_retries": 0}},
+                                             "max_retries": retries}},
                         "default": "oa"}).model("anything")
+
+
+def _sent(standin, text: str) -> int:
+    return sum(r["messages"][-1]["content"] == text for r in standin.requests)
+
+
+def test_one_retry_policy_tries_a_failed_call_again_up_to_the_providers_attempts(standin):
+    """The port's policy (llm/port.py) retries; the openai SDK under it does not: a call that
+    always fails reaches the server 1 + max_retries times, never (1 + 2) x 3."""
+    with pytest.raises(ModelError) as failed:
+        run(openai_model(standin, retries=2).complete(ModelRequest(
+            [{"role": "user", "content": "fail please (policy)"}])))
+    assert _sent(standin, "fail please (policy)") == 3
+    assert len(failed.value.failures) == 3 and all("500" in f for f in failed.value.failures)
+    with pytest.raises(ModelError):
+        run(openai_model(standin).complete(ModelRequest(
+            [{"role": "user", "content": "fail please (no retries)"}])))
+    assert _sent(standin, "fail please (no retries)") == 1
+    # a failure that passes: the answer, and what failed before it
+    result = run(openai_model(standin, retries=2).complete(ModelRequest(
+        [{"role": "user", "content": "fail once please"}])))
+    assert result.text == "Hello from the stand-in model."
+    assert _sent(standin, "fail once please") == 2 and len(result.failures) == 1
+
+
+def test_an_answer_cut_after_it_began_streaming_is_not_tried_again(standin):
+    """A client that saw half an answer must not see it start over: no retry once a delta
+    reached on_delta (the failure is the caller's to report)."""
+    seen: list[str] = []
+    with pytest.raises(ModelError) as failed:
+        run(openai_model(standin, retries=2).complete(
+            ModelRequest([{"role": "user", "content": "cut please"}]),
+            on_delta=lambda partial: seen.append(partial.text)))
+    assert seen and seen[-1] == "Half an"
+    assert _sent(standin, "cut please") == 1 and len(failed.value.failures) == 1
+    # without a listener nothing was shown: tried again
+    with pytest.raises(ModelError):
+        run(openai_model(standin, retries=1).complete(
+            ModelRequest([{"role": "user", "content": "cut please"}])))
+    assert _sent(standin, "cut please") == 3
 
 
 def test_openai_compatible_streams_text_with_usage(standin):
