@@ -1,7 +1,7 @@
-"""The edge kit's command half: send a command to an entity and turn the runtime's refusal
-codes into a family's own error format, by a table. Actors answer with codes ("not_found",
-"invalid", "no_input"...); only the edge knows statuses and wire text, and each family's table
-says how its document spells them.
+"""The edge kit's command half (over api/commands.py, which services use): send a command to
+an entity and turn the runtime's refusal codes into a family's own error format, by a table.
+Actors answer with codes ("not_found", "invalid", "no_input"...); only the edge knows statuses
+and wire text, and each family's table says how its document spells them.
 
 The WebSocket half is api/ws.py; strict JSON and the bounds are api/edge.py.
 """
@@ -13,6 +13,8 @@ from typing import Any, Callable, Mapping, NoReturn
 
 from fastapi import HTTPException
 
+from api import commands
+from api.commands import UNKNOWN_OUTCOME, Refused
 from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
 from runtime.entity import Outcome
 
@@ -38,14 +40,18 @@ class Refusals:
     statuses: Mapping[str, int] = field(default_factory=dict)
     default: int = 400
     render: Callable[[int, str, str], Exception] = _http
-    unknown_outcome: str = ("the server handling this entity stopped; whether the change was "
-                            "stored is unknown: read it to find out")
+    unknown_outcome: str = UNKNOWN_OUTCOME
 
     def status(self, code: str) -> int:
         return self.statuses.get(code) or RUNTIME_STATUSES.get(code) or self.default
 
     def error(self, exc: Exception) -> Exception:
-        """The family's error for a runtime failure; anything else is returned as it is."""
+        """The family's error for a service's refusal or a runtime failure; anything else is
+        returned as it is."""
+        if isinstance(exc, Refused):
+            if exc.code == "outcome_unknown":
+                return self.render(503, self.unknown_outcome, exc.code)
+            return self.render(self.status(exc.code), exc.message, exc.code)
         if isinstance(exc, ActorError):
             return self.render(self.status(exc.code), exc.message, exc.code)
         if isinstance(exc, OutcomeUnknown):
@@ -61,8 +67,8 @@ class Refusals:
 async def query(ref: ActorRef, name: str, refusals: Refusals, args: Any = None) -> Any:
     """``ref.aquery(name, args)``, its refusals raised in the family's format."""
     try:
-        return await ref.aquery(name, args)
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        return await commands.query(ref, name, args)
+    except Refused as exc:
         refusals.raise_for(exc)
 
 
@@ -70,6 +76,7 @@ async def send(ref: ActorRef, command: dict[str, Any], refusals: Refusals, *,
                idempotency_key: str | None = None, with_state: bool = False) -> Outcome:
     """``ref.aask(command)``, its refusals raised in the family's format."""
     try:
-        return await ref.aask(command, idempotency_key, with_state)
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        return await commands.ask(ref, command, idempotency_key=idempotency_key,
+                                  with_state=with_state)
+    except Refused as exc:
         refusals.raise_for(exc)

@@ -21,7 +21,8 @@ import websockets.sync.client as ws
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from actors.sotopia import builtin_data
-from actors.sotopia.episode import EPISODE, episode, episode_log
+from actors.sotopia.episode import EPISODE, episode
+from api.sotopia.views import episode_log
 from schemas.sotopia import AgentProfile, EnvironmentProfile, EpisodeLog
 from tests.conftest import (fixtures_dir, kill_hosts, poll, standin_provider,
                             start_inprocess_server)
@@ -32,7 +33,7 @@ DIMS = {d["name"]: (d["range_low"], d["range_high"]) for d in builtin_data.SOTOP
 @pytest.fixture(scope="module")
 def server(ray_session, tmp_path_factory, standin):
     models = {"providers": {"slow": {"type": "builtin", "delay": 0.03},
-                            "oa": standin_provider(standin)},
+                            "oa": standin_provider(standin, retries=2)},
               "aliases": {"slow-model": "slow", "standin": "oa"}}
     url, _, client = start_inprocess_server(
         ray_session, str(tmp_path_factory.mktemp("sotopia")), models=json.dumps(models),
@@ -280,7 +281,7 @@ def test_scores_are_real_and_the_log_replays_to_the_same_episode_log(server):
     stored = httpx.get(f"{base}/episodes/id/{final.pk}").json()
     assert stored == [frames[-2]["data"]["messages"]]
     state = episode.fold(episode.initial_state(), client.ref(EPISODE, final.pk).events())
-    assert episode_log(final.pk, state) == stored[0]
+    assert episode_log(final.pk, state).model_dump(mode="json") == stored[0]
     assert httpx.get(f"{base}/simulation_status/{final.pk}").json() == "Completed"
 
 

@@ -14,7 +14,8 @@ import pytest
 import actors.sotopia.episode  # noqa: F401  (registers the kinds)
 import actors.sotopia.profiles  # noqa: F401
 from actors.sotopia import builtin_data, social
-from actors.sotopia.episode import EPISODE, episode, episode_log, outcome_of, status_of
+from actors.sotopia.episode import EPISODE, episode, outcome_of
+from api.sotopia.views import episode_log, status_of
 from llm.builtin_social import social_answer
 from llm.port import ModelRequest
 from llm.router import ModelRouter
@@ -22,7 +23,6 @@ from runtime.events import stream_id
 from runtime.host import EntityTable, ErrorReply, replay
 from runtime.services import Services
 from runtime.stores.memory import MemoryEventStore
-from schemas.sotopia import EpisodeLog
 
 SPEAK = {"action_type": "speak", "argument": "hi", "to": []}
 NONE = {"action_type": "none", "argument": "", "to": []}
@@ -129,7 +129,7 @@ async def test_an_episode_runs_to_scores_and_its_log_replays_to_the_same_episode
     assert not isinstance(reply, ErrorReply), reply
     _, state = await table.state(EPISODE, "e1")
     assert outcome_of(state) == "completed" and status_of(state) == "Completed"
-    log = EpisodeLog.model_validate(episode_log("e1", state))
+    log = episode_log("e1", state)
     assert len(log.rewards) == 2
     for overall, dims in log.rewards:
         assert set(dims) == {d["name"] for d in builtin_data.SOTOPIA_DIMENSIONS} | {

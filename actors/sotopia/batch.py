@@ -266,8 +266,7 @@ class _Run:
                 if state["setup"] is None:  # the start never landed
                     call = asyncio.ensure_future(_ask(ref, {
                         "type": "start", "setup": await self._setup(entry)}))
-                elif episodes.should_resume(status,
-                                            None if status == "cut" else await _running(ref)):
+                elif await episodes.due(episodes.should_resume, status, ref):
                     resumed = True  # cut by a crash (or its host died): on from its last turn
                     call = asyncio.ensure_future(_ask(ref, {"type": "resume"}))
                 else:  # another run of this batch still drives it
@@ -289,13 +288,11 @@ class _Run:
             return self.records[(kind, pk)]
 
         plan = self.plan
-        return {"env_id": entry["env"], "agent_ids": entry["agents"],
-                "scenario": await record(SCENARIO, entry["env"]),
-                "agents": [await record(AGENT, a) for a in entry["agents"]],
-                "models": entry["models"], "max_turns": plan["max_turns"],
-                "tag": plan.get("tag", ""), "dimension_list": plan["dimension_list"],
-                "dimensions": plan["dimensions"], "humans": [False] * len(entry["agents"]),
-                "batch": self.ctx.entity_id}
+        return episodes.setup_of(
+            entry["env"], await record(SCENARIO, entry["env"]), entry["agents"],
+            [await record(AGENT, a) for a in entry["agents"]], entry["models"],
+            plan["dimensions"], max_turns=plan["max_turns"], tag=plan.get("tag", ""),
+            dimension_list=plan["dimension_list"], batch=self.ctx.entity_id)
 
     async def _committer(self) -> None:
         while True:
@@ -321,14 +318,6 @@ class _Run:
             self.results.task_done()
         if group:
             await self._commit(group)
-
-
-async def _running(ref: Any) -> str | None:
-    """What runs on the episode now; None when nothing does, or its host does not say."""
-    try:
-        return await asyncio.wait_for(ref.arunning(), 30)
-    except Exception:  # noqa: BLE001 - a host gone or slow: the next look sends the command
-        return None
 
 
 async def _ask(ref: Any, command: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """sotopia_episode: one Sotopia episode. Its log holds the setup (copies of the scenario, the
 agents and the dimensions as they were when it started, so it replays alone), every step, how
-it ended and its SOTOPIA-Eval scores; the EpisodeLog a client reads is a fold of it
-(``episode_log``). Rules: social.py.
+it ended and its SOTOPIA-Eval scores; what a client reads (Sotopia's EpisodeLog) is built from
+its state at the edge (api/sotopia/views.py). Rules: social.py.
 
 Commands
   start   {"setup"} -> started, then one turn per step (each committed as it happens), then
@@ -13,8 +13,8 @@ Commands
   stop    {"reason"} -> stopped, for an episode waiting for a human (a running one is
           stopped with the platform's cancel and commits stopped itself).
   delete  {} -> deleted.
-A step's model call that fails is retried (with backoff) and then the agent does nothing that
-step; the turn event counts the failures. An episode cut by a crash is closed at the next
+A step's model call that fails is retried by the model port's one policy (llm/port.py), and
+then the agent does nothing that step; the turn event keeps every attempt's error. An episode cut by a crash is closed at the next
 activation with cut, and ``resume`` carries it on: the log says both.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 from actors.sotopia import social
 from llm.port import ModelError, ModelRequest
@@ -30,12 +30,9 @@ from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent
 from runtime.registry import register
 
-__all__ = ["EPISODE", "FINISHED", "episode", "episode_log", "outcome_of", "should_resume",
-           "status_of"]
+__all__ = ["EPISODE", "FINISHED", "due", "episode", "outcome_of", "setup_of", "should_resume"]
 
 EPISODE = "sotopia_episode"
-ATTEMPTS = 3  # model calls per action or evaluation before giving up
-BACKOFF = 0.5  # seconds before the second attempt; doubled after each failure
 
 
 def initial() -> dict[str, Any]:
@@ -51,16 +48,7 @@ episode = register(EntityKind(EPISODE, initial, snapshot_every=25, idle_seconds=
                               at_rest=lambda state: state["status"] in FINISHED))
 
 
-# ------------------------------------------------------------------ reading
-
-
-def status_of(state: dict[str, Any]) -> str:
-    """Sotopia's NonStreamingSimulationStatus: Started, Completed or Error."""
-    if state["status"] == "completed":
-        return "Completed"
-    if state["status"] in ("evaluation_failed", "stopped", "failed"):
-        return "Error"
-    return "Started"
+# ------------------------------------------------------------------ reading and deciding
 
 
 def outcome_of(state: dict[str, Any]) -> str:
@@ -83,20 +71,33 @@ def should_resume(outcome: str, running: str | None) -> bool:
     return outcome in ("running", "evaluating") and running is None
 
 
-def episode_log(episode_id: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The EpisodeLog of this state (Sotopia's field names; rewards 0.0 per agent until
-    scored, and when the evaluation failed)."""
-    setup = state["setup"]
-    agents = setup["agents"]
-    finished = state["rewards"] is not None or state["status"] == "evaluation_failed"
-    rewards = state["rewards"] if state["rewards"] is not None else [0.0] * len(agents)
-    evaluation = (rewards, state["reasoning"]) if finished else None
-    return {"pk": episode_id, "environment": setup["env_id"], "agents": setup["agent_ids"],
-            "tag": setup.get("tag", ""), "models": setup["models"],
-            "agent_classes": ["Human" if h else "LLMAgent" for h in setup["humans"]],
-            "messages": social.render_messages(setup["scenario"], agents, state["steps"],
-                                               evaluation),
-            "reasoning": state["reasoning"], "rewards": rewards, "rewards_prompt": ""}
+async def due(rule: Callable[[str, str | None], bool], status: str, ref: Any) -> bool:
+    """A kind's resume rule (this one, or the batch's) on ``status``; the entity's host is
+    asked what runs on it only when the rule needs to know (a cut one goes on whatever runs),
+    and a host gone or slow for 30 s counts as running nothing (the command that follows
+    finds out)."""
+    if status == "cut":
+        return rule(status, None)
+    try:
+        running = await asyncio.wait_for(ref.arunning(), 30)
+    except Exception:  # noqa: BLE001 - a host gone or slow: nothing runs there for us
+        running = None
+    return rule(status, running)
+
+
+def setup_of(env_id: str, scenario: dict[str, Any], agent_ids: list[str],
+             agents: list[dict[str, Any]], models: list[str], dimensions: list[dict[str, Any]],
+             *, max_turns: int = 20, tag: str = "", dimension_list: str = "sotopia",
+             humans: list[bool] | None = None, batch: str | None = None) -> dict[str, Any]:
+    """What ``start`` takes: copies of the records as they are now, so the episode replays
+    alone. ``models``: [evaluator, agent 1, agent 2]."""
+    setup = {"env_id": env_id, "agent_ids": list(agent_ids), "scenario": scenario,
+             "agents": list(agents), "models": list(models), "max_turns": max_turns,
+             "tag": tag, "dimension_list": dimension_list, "dimensions": list(dimensions),
+             "humans": list(humans or [False] * len(agent_ids))}
+    if batch is not None:
+        setup["batch"] = batch
+    return setup
 
 
 # ------------------------------------------------------------------ commands
@@ -207,17 +208,12 @@ async def _advance(ctx: Context) -> list[NewEvent] | NewEvent | None:
 
 async def _call(ctx: Context, model: str, request: ModelRequest) -> tuple[Any, list[str]]:
     """The model's schema-valid answer and the errors of the attempts before it; None and
-    every error when all attempts failed."""
-    errors: list[str] = []
-    port = ctx.services.models.model(model)
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            await asyncio.sleep(BACKOFF * 2 ** (attempt - 1))
-        try:
-            return (await port.complete(request)).object, errors
-        except ModelError as exc:
-            errors.append(str(exc)[:500])
-    return None, errors
+    every attempt's error when the model port's retry policy (llm/port.py) gave up."""
+    try:
+        result = await ctx.services.models.model(model).complete(request)
+    except ModelError as exc:
+        return None, exc.failures or [str(exc)[:500]]
+    return result.object, result.failures
 
 
 def seed_of(episode_id: str) -> int:

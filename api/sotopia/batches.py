@@ -1,4 +1,5 @@
-"""Batches of Sotopia episodes, for Python programs, the command line and HTTP alike: a grid
+"""Batches of Sotopia episodes, the family service's batch half (no HTTP: refusals are
+api/commands.py's Refused), for Python programs, the command line and HTTP alike: a grid
 (scenarios x agent pairs x models x repetitions) or an explicit list expanded into a plan of
 episodes, started as a batch entity (actors/sotopia/batch.py), watched, and read back as plain
 rows and a summary (mean and 95% confidence interval of every dimension, as Sotopia's
@@ -14,10 +15,10 @@ from typing import Any, Iterable
 
 from actors.sotopia.batch import BATCH, episode_id_of, same_plan
 from actors.sotopia.profiles import AGENT, SCENARIO
-from api.kit import query, send
+from api.commands import Refused, ask, launch, query
 from api.runtime import Runtime
-from api.sotopia import data
-from api.sotopia.data import Missing
+from api.sotopia import service
+from api.sotopia.service import Missing
 from runtime.events import stream_id
 from runtime.host import replay
 from runtime.registry import get_kind
@@ -27,12 +28,18 @@ __all__ = ["BatchSpec", "Conflict", "Missing", "TooLarge", "plan_of", "planned_s
            "progress", "result_rows", "start", "stop", "summary"]
 
 
-class Conflict(Exception):
+class Conflict(Refused):
     """The batch id exists with another plan."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__("conflict", message)
 
-class TooLarge(ValueError):
+
+class TooLarge(Refused):
     """The plan would have more episodes than a batch may: refused before it is built."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", message)
 
 #: two-sided 95% quantiles of Student's t by degrees of freedom (the normal's past the table)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -56,7 +63,7 @@ def _models(name: str) -> list[str]:
         return parts * 3
     if len(parts) == 3:
         return parts
-    raise ValueError(f"a model is a name or 'evaluator,agent1,agent2', not {name!r}")
+    raise Refused("invalid", f"a model is a name or 'evaluator,agent1,agent2', not {name!r}")
 
 
 def _pair_count(spec: BatchSpec, agents: int) -> int:
@@ -115,7 +122,7 @@ async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
     """The batch's plan: every episode with its scenario, agents, models and repetition, and
     what they share (turns, tag, dimensions). Its size is counted before anything is built:
     TooLarge past MAX_BATCH. Missing names an id or tag that finds nothing."""
-    d = await data.directory(rt)
+    d = await service.directory(rt)
     scenarios = [] if spec.episodes else _scenarios(spec, d)
     agents = [] if spec.episodes else (spec.agents or [a["pk"] for a in d.records(AGENT)])
     size = planned_size(spec, len(scenarios), len(agents))
@@ -139,7 +146,7 @@ async def plan_of(rt: Runtime, spec: BatchSpec) -> dict[str, Any]:
                              "models": _models(model), "label": model, "rep": rep})
     if not episodes:
         raise Missing("the batch has no episodes: no scenario, or fewer than two agents")
-    dims = data.dimensions_named(d, spec.evaluation_dimension_list_name)
+    dims = service.dimensions_named(d, spec.evaluation_dimension_list_name)
     return {"episodes": episodes, "max_turns": spec.max_turns, "tag": spec.tag,
             "dimension_list": spec.evaluation_dimension_list_name, "dimensions": dims,
             "attempts": spec.attempts}
@@ -167,7 +174,7 @@ async def start(rt: Runtime, batch_id: str, spec: BatchSpec | None,
         command["concurrency"] = concurrency
     if plan is not None and state is None:
         command["plan"] = plan
-    await data.launch(ref, command)
+    await launch(ref, command)
     return {**await progress(rt, batch_id), "started": True}
 
 
@@ -179,7 +186,7 @@ async def stop(rt: Runtime, batch_id: str, reason: str) -> dict[str, Any]:
     await progress(rt, batch_id)  # Missing for a batch that does not exist
     ref = rt.client.ref(BATCH, batch_id)
     await ref.acancel(reason)
-    await send(ref, {"type": "stop", "reason": reason}, data.REFUSALS)
+    await ask(ref, {"type": "stop", "reason": reason})
     return await progress(rt, batch_id)
 
 
@@ -191,7 +198,7 @@ async def _state(rt: Runtime, batch_id: str) -> dict[str, Any] | None:
 async def progress(rt: Runtime, batch_id: str) -> dict[str, Any]:
     """Asked of the batch where it runs (a few counts), not replayed here: a running batch of
     10,000 episodes has a 6 MB snapshot, and a watcher asks every second."""
-    found = await query(rt.client.ref(BATCH, batch_id), "progress", data.REFUSALS)
+    found = await query(rt.client.ref(BATCH, batch_id), "progress")
     if found is None:
         raise Missing(f"Batch with id={batch_id} not found")
     return {"batch_id": batch_id, **found}

@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 import httpx
 
+from api.settings import ServiceSettings
+
 from schemas.sotopia import (AgentProfile, CustomEvaluationDimensionsWrapper,
                              EnvironmentProfile, RelationshipProfile)
 
@@ -110,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.sotopia.load",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", metavar="FILE")
-    parser.add_argument("--url", default=os.environ.get("ACTORLOG_URL",
-                                                        "http://127.0.0.1:8000"),
+    parser.add_argument("--url", default=ServiceSettings.load().url or "http://127.0.0.1:8000",
                         help="the service (default $ACTORLOG_URL or http://127.0.0.1:8000)")
     args = parser.parse_args(argv)
     _, failed = load(args.paths, args.url)

@@ -19,12 +19,12 @@ and ``start`` with the same batch id goes on with the episodes that have no resu
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any, Iterator
 
 from api.runtime import Runtime
-from api.sotopia import batches, data
+from api.settings import ServiceSettings
+from api.sotopia import batches, service
 from runtime.client import connect
 from runtime.config import Settings
 from runtime.registry import load_modules
@@ -47,7 +47,7 @@ class Simulations:
 
         settings = settings or app_settings()
         if not ray.is_initialized():  # a Ray of its own unless told to join one, as embedded
-            ray.init(address=os.environ.get("ACTORLOG_RAY_ADDRESS") or "local",
+            ray.init(address=ServiceSettings.load().ray_address or "local",
                      namespace=settings.namespace, include_dashboard=False,
                      log_to_driver=False)
         load_modules(settings.kind_modules)
@@ -100,7 +100,7 @@ class Simulations:
     def ready(self) -> None:
         """The built-in records seeded (a fresh data directory has none until the service or
         this runs once)."""
-        self._run(data.ready(self.runtime))
+        self._run(service.ready(self.runtime))
 
     def close(self) -> None:
         self._run(self.runtime.store.close())

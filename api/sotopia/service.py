@@ -1,12 +1,15 @@
-"""The Sotopia family's use of its entities, shared by its HTTP routes, its WebSocket and
-Python programs: records put and deleted, the setup of an episode resolved from the stored
-records, episodes started and read. Reads are replays and projections of the store; every
-change is a command to an entity.
+"""The Sotopia family's operations, callable from Python with no HTTP: records put, searched
+and deleted, an episode's setup resolved from the stored records, episodes started, read,
+resumed and deleted. The HTTP routes, the simulation WebSocket, the Python SDK
+(api/sotopia/runner.py) and the command line all call this module (batches: batches.py);
+what it refuses is a ``Refused`` (api/commands.py) with the entity's code and Sotopia's words,
+which each edge turns into its own error. Reads are replays and projections of the store;
+every change is a command to an entity.
 
-Ready once per process: the built-in set is seeded (idempotently: a record is written only if
-its id never existed), and from then on a sweep resumes every episode the log says is under
-way but that no host runs (the service was stopped, or a host died), from its last committed
-step.
+Background work the family declares (api/sotopia/__init__.py) and the platform runs: at start,
+the built-in set seeded (idempotently: a record is written only if its id never existed); then
+now and then, every episode or batch the log says is under way but that no host runs (the
+service was stopped, or a host died) resumed from its last committed step.
 """
 
 from __future__ import annotations
@@ -17,35 +20,34 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import HTTPException
-
 from actors.sotopia import batch as batch_kind
 from actors.sotopia import builtin_data
 from actors.sotopia import episode as episode_kind
 from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
-from api import background
-from api.kit import Refusals, send
-from api.runtime import Runtime, current
+from api.commands import Refused, ask, launch
+from api.runtime import Runtime
 from api.sotopia.directory import Directory, directory_for
-from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from runtime.host import replay
 from runtime.events import stream_id
+from runtime.host import replay
 from runtime.registry import get_kind
 
-__all__ = ["Missing", "REFUSALS", "delete", "dimension_lists", "directory", "launch", "new_pk",
-           "put", "read_episode", "ready", "resolve_setup", "resume_if_due", "resume_stalled",
-           "start_episode"]
+__all__ = ["Missing", "agents_by", "create_dimension_list", "delete", "delete_dimension_list",
+           "delete_episode", "dimension_lists", "dimensions_named", "directory",
+           "episodes_by", "list_episodes", "new_pk", "put", "read_episode", "read_episodes",
+           "ready", "relationship_of", "resolve_setup", "resume_if_due", "resume_stalled",
+           "scenarios_by", "start_episode", "start_simulation"]
 
 log = logging.getLogger("ray.serve")
-REFUSALS = Refusals({"not_found": 404, "invalid": 422, "conflict": 409, "not_waiting": 409,
-                     "not_your_turn": 409})
 RESUME_AT_ONCE = 16
 
 
-class Missing(LookupError):
+class Missing(Refused):
     """An id that names nothing stored; the message says which, in Sotopia's words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not_found", message)
 
 
 def new_pk() -> str:
@@ -68,10 +70,23 @@ async def _seed(rt: Runtime) -> None:
                                                       "mode": "seed"})
 
 
+async def ready(rt: Runtime) -> None:
+    """Once per store and event loop: the built-in set seeded. The family's startup work; every
+    operation that reads records waits for it too (a request may come first)."""
+    key = (id(rt.store), id(asyncio.get_running_loop()))
+    store, task = _ready.get(key, (None, None))
+    if store is not rt.store or task is None or (task.done() and (
+            task.cancelled() or task.exception() is not None)):
+        task = asyncio.ensure_future(_seed(rt))
+        _ready[key] = (rt.store, task)
+    await asyncio.shield(task)
+
+
 async def resume_stalled(rt: Runtime) -> int:
     """Batches and episodes the log says are under way but that nothing runs (their host
     died, or the whole service stopped) go on, episodes from their last committed step;
-    returns how many."""
+    returns how many. The family's periodic work."""
+    await ready(rt)
     d = await directory_for(rt.store).catch_up()
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
@@ -80,7 +95,7 @@ async def resume_stalled(rt: Runtime) -> int:
         async with gate:
             ref = rt.client.ref(kind, entity_id)
             try:
-                if not await _due(rule, status, ref):
+                if not await episode_kind.due(rule, status, ref):
                     return False  # going on in its host, or not to be carried on
                 # activation closes it (cut), then it goes on in its host
                 return await launch(ref, command) == "progress"
@@ -103,52 +118,6 @@ async def resume_stalled(rt: Runtime) -> int:
     return resumed
 
 
-async def _sweep(rt: Runtime) -> None:
-    """resume_stalled now and then, while this runtime serves (ACTORLOG_SOTOPIA_SWEEP_SECONDS,
-    10 by default; 0 sweeps once, at start)."""
-    every = float(rt.settings.option("ACTORLOG_SOTOPIA_SWEEP_SECONDS", "10"))
-    while True:
-        try:
-            await resume_stalled(rt)
-        except Exception:  # noqa: BLE001 - the next sweep tries again
-            log.exception("sotopia: the resume sweep failed")
-        if every <= 0 or _current_runtime() is not rt:
-            return
-        await asyncio.sleep(every)
-
-
-def _current_runtime() -> Runtime | None:
-    try:
-        return current()
-    except RuntimeError:
-        return None
-
-
-async def _prepare(rt: Runtime) -> None:
-    await _seed(rt)
-    background.start(_sweep(rt), "sotopia: the resume sweep")  # reads need not wait
-
-
-async def ready(rt: Runtime) -> None:
-    """Once per store and event loop: the built-in set seeded, the resume sweep started."""
-    key = (id(rt.store), id(asyncio.get_running_loop()))
-    store, task = _ready.get(key, (None, None))
-    if store is not rt.store or task is None or (task.done() and (
-            task.cancelled() or task.exception() is not None)):
-        task = asyncio.ensure_future(_prepare(rt))
-        _ready[key] = (rt.store, task)
-    await asyncio.shield(task)
-
-
-def start_in_background() -> None:
-    """The family's startup: seeding and the sweep begin with the server, so episodes a
-    stopped service left under way resume without waiting for a request."""
-    rt = _current_runtime()
-    if rt is None:  # not serving (an app built to read its OpenAPI document)
-        return
-    background.start(ready(rt), "sotopia: seeding")
-
-
 async def directory(rt: Runtime) -> Directory:
     """The directory, seeded and caught up with everything acknowledged before this call."""
     await ready(rt)
@@ -159,7 +128,7 @@ async def directory(rt: Runtime) -> Directory:
 
 def _checked_pk(pk: str) -> str:
     if not pk or len(pk) > 256 or any(ord(c) < 32 for c in pk) or "/" in pk:
-        raise HTTPException(422, "a pk has 1 to 256 characters, no '/' and no control "
+        raise Refused("invalid", "a pk has 1 to 256 characters, no '/' and no control "
                                  "characters")
     return pk
 
@@ -168,16 +137,56 @@ async def put(rt: Runtime, kind: str, pk: str, record: dict[str, Any], mode: str
               ) -> str:
     _checked_pk(pk)
     await ready(rt)
-    await send(rt.client.ref(kind, pk), {"type": "put", "record": record, "mode": mode},
-               REFUSALS)
+    await ask(rt.client.ref(kind, pk), {"type": "put", "record": record, "mode": mode})
     return pk
 
 
-async def delete(rt: Runtime, kind: str, pk: str) -> None:
-    if len(pk) > 256:
-        raise HTTPException(404, f"{pk[:64]}... not found")
-    await ready(rt)
-    await send(rt.client.ref(kind, pk), {"type": "delete"}, REFUSALS)
+async def delete(rt: Runtime, kind: str, pk: str, what: str | None = None) -> None:
+    """Delete the record; Missing (in ``what``'s words when given) when there is none."""
+    try:
+        if len(pk) > 256:
+            raise Refused("not_found", f"{pk[:64]}... not found")
+        await ready(rt)
+        await ask(rt.client.ref(kind, pk), {"type": "delete"})
+    except Refused as exc:
+        if exc.code == "not_found":
+            raise Missing(f"{what} with id={pk} not found" if what else exc.message) from None
+        raise
+
+
+def scenarios_by(d: Directory, key: str, value: str) -> list[dict[str, Any]]:
+    """By id (one), codename (exact) or tag (a keyword); Missing when nothing matches."""
+    if key == "id":
+        found = d.record(SCENARIO, value)
+        if found is None:
+            raise Missing(f"Scenario with id={value} not found")
+        return [found]
+    hits = (d.where(SCENARIO, codename=value) if key == "codename"
+            else d.scenarios_tagged(value))
+    if not hits:
+        raise Missing(f"No scenarios found with {key}={value}")
+    return hits
+
+
+def agents_by(d: Directory, key: str, value: str) -> list[dict[str, Any]]:
+    """By id (one), or a field equal ignoring case; Missing when nothing matches."""
+    if key == "id":
+        found = d.record(AGENT, value)
+        if found is None:
+            raise Missing(f"Agent with id={value} not found")
+        return [found]
+    hits = [a for a in d.records(AGENT) if str(a.get(key, "")).lower() == value.lower()]
+    if not hits:
+        raise Missing(f"No agents found with {key}={value}")
+    return hits
+
+
+def relationship_of(d: Directory, agent_1_id: str, agent_2_id: str) -> int:
+    """The newest relationship from one agent to the other (RelationshipType's value)."""
+    hits = d.where(RELATIONSHIP, agent_1_id=agent_1_id, agent_2_id=agent_2_id)
+    if not hits:
+        raise Missing(f"No relationship found from {agent_1_id} to {agent_2_id}")
+    return int(hits[-1]["relationship"])
 
 
 def dimension_lists(d: Directory) -> dict[str, list[dict[str, Any]]]:
@@ -187,6 +196,34 @@ def dimension_lists(d: Directory) -> dict[str, list[dict[str, Any]]]:
         dims = (d.record(DIMENSION, pk) for pk in lst.get("dimension_pks", []))
         out[lst["name"]] = [x for x in dims if x is not None]
     return out
+
+
+async def create_dimension_list(rt: Runtime, pk: str, name: str,
+                                dimensions: list[dict[str, Any]]) -> str:
+    """A new list of dimensions; a dimension whose name is stored already is reused (its
+    definition kept). The list's name must be new (conflict)."""
+    d = await directory(rt)
+    if d.where(DIMENSION_LIST, name=name):
+        raise Refused("conflict", f"Evaluation dimension list with name={name} already exists")
+    pks = []
+    for dim in dimensions:
+        same = d.where(DIMENSION, name=dim["name"])
+        if len(same) > 1:
+            raise Refused("conflict", f"Evaluation dimension with name={dim['name']} already "
+                                      "exists")
+        pks.append(same[0]["pk"] if same else
+                   await put(rt, DIMENSION, dim.get("pk") or new_pk(), dim))
+    return await put(rt, DIMENSION_LIST, pk, {"pk": pk, "name": name, "dimension_pks": pks})
+
+
+async def delete_dimension_list(rt: Runtime, key: str) -> None:
+    """The list with this pk or, failing that, this name. Its dimensions stay."""
+    d = await directory(rt)
+    target = d.record(DIMENSION_LIST, key) or next(iter(d.where(DIMENSION_LIST, name=key)),
+                                                    None)
+    if target is None:
+        raise Missing(f"Evaluation dimension list {key} not found")
+    await delete(rt, DIMENSION_LIST, target["pk"])
 
 
 # ------------------------------------------------------------------ episodes
@@ -211,8 +248,8 @@ async def resolve_setup(rt: Runtime, env_id: str, agent_ids: list[str], models: 
                         *, max_turns: int = 20, tag: str = "",
                         dimension_list: str = "sotopia", humans: list[bool] | None = None
                         ) -> dict[str, Any]:
-    """An episode's setup from the stored records, copied so the episode replays alone.
-    ``models``: [evaluator, agent 1, agent 2]. Missing names the first id not found."""
+    """An episode's setup from the stored records (episode.setup_of). ``models``: [evaluator,
+    agent 1, agent 2]. Missing names the first id not found."""
     d = await directory(rt)
     scenario = d.record(SCENARIO, env_id)
     if scenario is None:
@@ -223,49 +260,27 @@ async def resolve_setup(rt: Runtime, env_id: str, agent_ids: list[str], models: 
         if agent is None:
             raise Missing(f"Agent with id={agent_id} not found")
         agents.append(agent)
-    return {"env_id": env_id, "agent_ids": list(agent_ids), "scenario": scenario,
-            "agents": agents, "models": list(models), "max_turns": max_turns, "tag": tag,
-            "dimension_list": dimension_list, "dimensions": dimensions_named(d, dimension_list),
-            "humans": list(humans or [False] * len(agent_ids))}
-
-
-async def launch(ref: Any, command: dict[str, Any]) -> str:
-    """Send a long command and return once it has said it is under way (its first progress:
-    what it was given is in the log) or has ended: "progress" or "outcome". It runs on in its
-    host whatever the caller does next. Refusals are raised in the family's format."""
-    stream = ref.aask_stream(command)
-    try:
-        what, _ = await anext(stream)
-        return what
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        REFUSALS.raise_for(exc)
-    finally:
-        await stream.aclose()
-
-
-async def resume_if_due(rt: Runtime, episode_id: str) -> bool:
-    """Carry the episode on when the one rule (episode.should_resume) says so, judged on its
-    state now, not on the event that prompted the look (a follower replaying an old cut sees
-    it long after the episode went on)."""
-    state = await read_episode(rt, episode_id)
-    if state is None:
-        return False
-    ref = rt.client.ref(EPISODE, episode_id)
-    if not await _due(episode_kind.should_resume, episode_kind.outcome_of(state), ref):
-        return False
-    return await launch(ref, {"type": "resume"}) == "progress"
-
-
-async def _due(rule: Any, status: str, ref: Any) -> bool:
-    """The kind's resume rule on ``status``; its host is asked what runs only when the rule
-    needs to know (a cut one goes on whatever runs)."""
-    return rule(status, None if status == "cut" else await ref.arunning())
+    return episode_kind.setup_of(env_id, scenario, agent_ids, agents, models,
+                                 dimensions_named(d, dimension_list), max_turns=max_turns,
+                                 tag=tag, dimension_list=dimension_list, humans=humans)
 
 
 async def start_episode(rt: Runtime, episode_id: str, setup: dict[str, Any]) -> None:
     """Start the episode in its actor; returns once its start is in the log."""
     await launch(rt.client.ref(EPISODE, episode_id),
                  {"type": "start", "setup": setup, "at": time.time()})
+
+
+async def start_simulation(rt: Runtime, env_id: str, agent_ids: list[str], models: list[str],
+                           *, max_turns: int = 20, tag: str = "",
+                           dimension_list: str = "sotopia", humans: list[bool] | None = None
+                           ) -> str:
+    """A new episode from stored records; its id, once its start is in the log."""
+    setup = await resolve_setup(rt, env_id, agent_ids, models, max_turns=max_turns, tag=tag,
+                                dimension_list=dimension_list, humans=humans)
+    episode_id = new_pk()
+    await start_episode(rt, episode_id, setup)
+    return episode_id
 
 
 async def read_episode(rt: Runtime, episode_id: str) -> dict[str, Any] | None:
@@ -277,3 +292,54 @@ async def read_episode(rt: Runtime, episode_id: str) -> dict[str, Any] | None:
     if state["setup"] is None or state["status"] == "deleted":
         return None
     return state
+
+
+async def read_episodes(rt: Runtime, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(id, state) of each live episode of ``ids``, in order."""
+    states = await asyncio.gather(*(read_episode(rt, i) for i in ids))
+    return [(i, s) for i, s in zip(ids, states) if s is not None]
+
+
+async def list_episodes(rt: Runtime, tag: str | None = None, offset: int = 0,
+                        limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+    """Episodes newest first, a page of them, all or those tagged ``tag``; [] for none."""
+    ids = (await directory(rt)).episodes(tag=tag)
+    return await read_episodes(rt, ids[offset:offset + limit])
+
+
+async def episodes_by(rt: Runtime, key: str, value: str, offset: int = 0, limit: int = 100
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """A search: the one episode with an id ("id"), or a page of those with a tag ("tag");
+    Missing when it finds none."""
+    if key == "id":
+        state = await read_episode(rt, value)
+        if state is None:
+            raise Missing(f"Episode with id={value} not found")
+        return [(value, state)]
+    ids = (await directory(rt)).episodes(tag=value)
+    if not ids:
+        raise Missing(f"No episodes found with tag={value}")
+    return await read_episodes(rt, ids[offset:offset + limit])
+
+
+async def delete_episode(rt: Runtime, episode_id: str) -> None:
+    """Stop the episode if it runs, then delete it."""
+    if await read_episode(rt, episode_id) is None:
+        raise Missing(f"Episode with id={episode_id} not found")
+    ref = rt.client.ref(EPISODE, episode_id)
+    await ref.acancel("deleted")
+    await ask(ref, {"type": "delete"})
+
+
+async def resume_if_due(rt: Runtime, episode_id: str) -> bool:
+    """Carry the episode on when the one rule (episode.should_resume) says so, judged on its
+    state now, not on the event that prompted the look (a follower replaying an old cut sees
+    it long after the episode went on)."""
+    state = await read_episode(rt, episode_id)
+    if state is None:
+        return False
+    ref = rt.client.ref(EPISODE, episode_id)
+    if not await episode_kind.due(episode_kind.should_resume, episode_kind.outcome_of(state),
+                                  ref):
+        return False
+    return await launch(ref, {"type": "resume"}) == "progress"

@@ -30,15 +30,17 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, WebSocket
+from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from actors.sotopia.episode import EPISODE, episode, episode_log
-from api.runtime import Runtime, current
-from api.sotopia import data
+from actors.sotopia.episode import EPISODE, episode
+from api.commands import Refused, ask
+from api.runtime import Runtime, current, section
+from api.sotopia import service
+from api.sotopia.settings import SotopiaSettings
+from api.sotopia.views import episode_log
 from api.ws import WebSocketSession
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from schemas.sotopia import ErrorData, StartSim
@@ -61,8 +63,7 @@ def error(code: str, text: str) -> dict[str, Any]:
 
 
 def _token_ok(token: str) -> bool:
-    allowed = [t.strip() for t in os.environ.get("SOTOPIA_WS_TOKENS", "").split(",")
-               if t.strip()]
+    allowed = section(SotopiaSettings).ws_tokens
     if not token:
         return False
     return not allowed or any(hmac.compare_digest(token.encode(), t.encode())
@@ -120,18 +121,15 @@ class _Simulation:
         humans = [m == "human" or a in start.human_agent_ids
                   for a, m in zip(start.agent_ids, agent_models)]
         try:
-            setup = await data.resolve_setup(
+            episode_id = await service.start_simulation(
                 self.rt, start.env_id, start.agent_ids, [start.evaluator_model, *agent_models],
                 max_turns=start.max_turns, tag=start.tag,
                 dimension_list=start.evaluation_dimension_list_name, humans=humans)
-        except data.Missing as exc:
-            self.session.push(error("RESOURCE_NOT_FOUND", str(exc)))
+        except service.Missing as exc:
+            self.session.push(error("RESOURCE_NOT_FOUND", exc.message))
             return
-        episode_id = data.new_pk()
-        try:
-            await data.start_episode(self.rt, episode_id, setup)
-        except HTTPException as exc:
-            self.session.push(error("SIMULATION_ERROR", f"could not start: {exc.detail}"))
+        except Refused as exc:
+            self.session.push(error("SIMULATION_ERROR", f"could not start: {exc.message}"))
             return
         self.episode_id, self.agent_ids = episode_id, list(start.agent_ids)
         self.follower = self._background(self.follow(episode_id))
@@ -151,7 +149,7 @@ class _Simulation:
             async for _what, event in events:
                 state = episode.apply(state, event)
                 if event.type == "cut":  # its host died: carry it on from its last step
-                    self._background(data.resume_if_due(self.rt, episode_id))
+                    self._background(service.resume_if_due(self.rt, episode_id))
                 if event.type not in ("started", "turn", "human_turn", "awaiting_human",
                                       *_ENDS):
                     continue
@@ -169,7 +167,8 @@ class _Simulation:
 
     def _messages(self, episode_id: str, state: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "messages",
-                                "messages": episode_log(episode_id, state)}
+                                "messages": episode_log(episode_id, state).model_dump(
+                                    mode="json")}
         if state["waiting_for"] is not None and state["status"] == "running":
             body["waiting_for"] = state["setup"]["agent_ids"][state["waiting_for"]]
         return {"type": "SERVER_MSG", "data": body}
@@ -212,11 +211,11 @@ class _Simulation:
                 agent = state["waiting_for"]
             else:
                 agent = self.agent_ids.index(agent_id)
-            await ref.aask({"type": "act", "agent": agent, "action": action})
-        except ActorError as exc:
+            await ask(ref, {"type": "act", "agent": agent, "action": action})
+        except Refused as exc:
             self.session.push(error("OTHER", exc.message))
-        except (OutcomeUnknown, Unavailable) as exc:
-            self.session.push(error("OTHER", str(data.REFUSALS.error(exc))))
+        except (ActorError, OutcomeUnknown, Unavailable) as exc:  # reading whose turn it is
+            self.session.push(error("OTHER", str(exc)))
 
     def _background(self, work: Any) -> asyncio.Task:
         task = asyncio.ensure_future(work)
