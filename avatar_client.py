@@ -27,6 +27,9 @@ from typing import Any
 
 import aiohttp
 import websockets
+from pydantic import Field
+
+from runtime.settings import RuntimeSettings, Section
 
 log = logging.getLogger("actorlog.avatar")
 
@@ -34,25 +37,38 @@ HEARTBEAT_SECONDS = 5.0
 CHUNK_SECONDS = 0.5
 
 
+class ClientSettings(Section):
+    """What the avatar document's own client reads from its .env, under its names."""
+
+    base_url: str = Field("http://localhost:8000", validation_alias="BASE_URL")
+    api_key: str = Field("", validation_alias="API_KEY")
+    avatar_id: str = Field("16cb73e7de08", validation_alias="AVATAR_ID")
+    agora_app_id: str = Field("your-agora-app-id", validation_alias="AGORA_APP_ID")
+    agora_token: str = Field("", validation_alias="AGORA_TOKEN")
+    agora_channel: str = Field("room1", validation_alias="AGORA_CHANNEL")
+    agora_uid: str = Field("333", validation_alias="AGORA_UID")
+    video_quality: str = Field("high", validation_alias="VIDEO_QUALITY")
+    video_encoding: str = Field("H264", validation_alias="VIDEO_ENCODING")
+    enable_string_uids: str = Field("false", validation_alias="ENABLE_STRING_UIDS")
+    idle_timeout: str = Field("120", validation_alias="ACTIVITY_IDLE_TIMEOUT")
+
+
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     from dotenv import find_dotenv, load_dotenv
 
     load_dotenv(args.env_file or find_dotenv(usecwd=True))
-    env = os.environ.get
-    timeout = args.idle_timeout or env("ACTIVITY_IDLE_TIMEOUT", "120")
+    env = ClientSettings.load()
+    timeout = args.idle_timeout or env.idle_timeout
     return {
-        "base": (args.url or env("BASE_URL") or "http://localhost:8000").rstrip("/"),
-        "api_key": args.api_key or env("API_KEY", ""),
+        "base": (args.url or env.base_url).rstrip("/"),
+        "api_key": args.api_key or env.api_key,
         "token_body": {
-            "personaConfig": {"avatarId": args.avatar or env("AVATAR_ID", "16cb73e7de08")},
+            "personaConfig": {"avatarId": args.avatar or env.avatar_id},
             "environment": {"agoraSettings": {
-                "appId": env("AGORA_APP_ID", "your-agora-app-id"),
-                "token": env("AGORA_TOKEN", ""),
-                "channel": env("AGORA_CHANNEL", "room1"),
-                "uid": env("AGORA_UID", "333"),
-                "quality": env("VIDEO_QUALITY", "high"),
-                "videoEncoding": env("VIDEO_ENCODING", "H264"),
-                "enableStringUids": env("ENABLE_STRING_UIDS", "false").lower() == "true",
+                "appId": env.agora_app_id, "token": env.agora_token,
+                "channel": env.agora_channel, "uid": env.agora_uid,
+                "quality": env.video_quality, "videoEncoding": env.video_encoding,
+                "enableStringUids": env.enable_string_uids.lower() == "true",
                 "activityIdleTimeout": str(timeout)}}},
     }
 
@@ -221,7 +237,7 @@ async def _interactive(session: Session) -> None:
 
 def _no_key_message() -> str:
     """What to do when no API key was given: where the embedded service put the one it made."""
-    kept = os.path.join(os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data"),
+    kept = os.path.join(os.path.abspath(RuntimeSettings.load().data_dir or "data"),
                         "avatar_api_key")
     here = f" (this machine's: {kept})" if os.path.exists(kept) else ""
     return ("no API key given: pass --api-key KEY or set API_KEY (in .env). The embedded "

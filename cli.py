@@ -19,12 +19,12 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 import time
 from typing import Any, Callable, Iterator
 
 import avatar_client
+from api.settings import ServiceSettings
 
 __all__ = ["main"]
 
@@ -243,10 +243,31 @@ def _interrupted(console: Any, args: argparse.Namespace, rows: list[dict[str, An
     return 130
 
 
+def config(args: argparse.Namespace) -> int:
+    """The configuration table, made from the settings models (runtime/settings.py)."""
+    from api.families import sections
+    from runtime.settings import ConfigError, check, table
+
+    if args.check:
+        try:
+            check(sections())
+        except ConfigError as exc:
+            print(f"actorlog: {exc}", file=sys.stderr)
+            return 2
+        print("every setting is valid")
+        return 0
+    print(table(sections()), end="")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actorlog", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the embedded service (ACTORLOG_* configure it)")
+    config = sub.add_parser("config", help="every setting the service reads, as a Markdown "
+                                           "table (the README's), or --check the environment")
+    config.add_argument("--check", action="store_true",
+                        help="check this environment's values: exit 2 naming a bad variable")
     avatar = sub.add_parser("avatar", help="an interactive avatar session (the avatar "
                                            "document's client)")
     avatar_client.add_arguments(avatar)
@@ -279,7 +300,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="summarise per model and scenario")
     sim.add_argument("--json", metavar="FILE", help="every episode's scores, as JSON")
     sim.add_argument("--csv", metavar="FILE", help="every episode's scores, as CSV")
-    sim.add_argument("--url", default=os.environ.get("ACTORLOG_URL"),
+    sim.add_argument("--url", default=ServiceSettings.load().url or None,
                      help="a running service (default: this program's own runtime)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -293,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return embedded.main() or 0
     if args.command == "avatar":
         return avatar_client.main(args)
+    if args.command == "config":
+        return config(args)
     return simulate(args)
 
 

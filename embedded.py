@@ -25,9 +25,9 @@ import time
 from types import ModuleType
 from typing import Any
 
+from api.settings import ServiceSettings
 from runtime.config import Settings
-
-ADMIN_TOKEN_ENV = "ACTORLOG_ADMIN_TOKEN"  # api/operator.py reads it
+from runtime.settings import ConfigError, set_default
 
 
 #: the exit status when this service's own Ray node died: a supervisor starts it again
@@ -115,23 +115,23 @@ def _operator_token(settings: Settings) -> tuple[str, str]:
 def main() -> None:
     import ray
 
-    settings = Settings.from_env()
-    host = os.environ.get("ACTORLOG_HOST", "127.0.0.1")
-    port = int(os.environ.get("ACTORLOG_PORT", "8000"))
+    try:  # the platform's settings now; the families' once imported (serve_app checks them)
+        settings = Settings.from_env()
+        service = ServiceSettings.load()
+    except ConfigError as exc:
+        raise SystemExit(f"actorlog: not started: {exc}") from None
+    host, port, mode = service.host, service.port, service.http_mode
     os.makedirs(settings.data_dir, exist_ok=True)
-    mode = os.environ.get("ACTORLOG_HTTP_MODE", "driver")
-    if mode not in ("driver", "replica", "serve"):
-        raise SystemExit("ACTORLOG_HTTP_MODE must be 'driver', 'replica' or 'serve'")
-    address = os.environ.get("ACTORLOG_RAY_ADDRESS") or "local"
+    address = service.ray_address or "local"
     avatar: dict[str, str | None] = {}  # its key, made once the families are imported
 
     def announce() -> None:
         print(f"actorlog is serving on http://{host}:{port}  (data: {settings.data_dir})",
               flush=True)
-        if not os.environ.get(ADMIN_TOKEN_ENV):  # made now if this is the first start
+        if not service.admin_token:  # made now if this is the first start
             token, path = _operator_token(settings)
             print(f"operator token: {token}  (for /v1/actors, /v1/runtime, /metrics; kept in "
-                  f"{path}; {ADMIN_TOKEN_ENV} sets your own)", flush=True)
+                  f"{path}; ACTORLOG_ADMIN_TOKEN sets your own)", flush=True)
         if avatar.get("key"):
             print(f"avatar sessions: API key {avatar['key']}  (made at the first start, kept in "
                   f"{os.path.join(settings.data_dir, 'avatar_api_key')}; set AVATAR_API_KEYS "
@@ -142,7 +142,11 @@ def main() -> None:
         loading.start()
         ray.init(address=address, namespace=settings.namespace, include_dashboard=False,
                  log_to_driver=False)
-        serve_app = loading.result()
+        try:
+            serve_app = loading.result()
+        except ConfigError as exc:
+            print(f"actorlog: not started: {exc}", file=sys.stderr, flush=True)
+            _stop_within(5.0, 2)
         avatar["key"] = _avatar_key(serve_app.FAMILIES, settings.data_dir)
         from api import http_server
         from api.runtime import Runtime, install
@@ -178,8 +182,8 @@ def _serve(settings: Settings, mode: str, address: str, host: str, port: int,
         # Under direct ingress the replica serves HTTP itself from the first free port of its
         # range; Serve 2.60 still starts a proxy (on http_options.port), so the proxy goes just
         # past that range and the replica takes serve_port.
-        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(serve_port))
-        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(serve_port + 100))
+        set_default("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(serve_port))
+        set_default("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(serve_port + 100))
         proxy_port = serve_port + 101
     else:
         proxy_port = serve_port

@@ -12,17 +12,10 @@ serves HTTP from uvicorn on ACTORLOG_REPLICA_HTTP, beside Serve's proxy on every
 
 from __future__ import annotations
 
-import os
+from api.settings import ServiceSettings, serve_defaults
 
 # Must be in the environment before Ray starts so the controller and replicas inherit them.
-for _name, _value in {
-    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-}.items():
-    os.environ.setdefault(_name, _value)
-DIRECT_INGRESS = os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
+DIRECT_INGRESS = serve_defaults()
 
 import functools  # noqa: E402
 from typing import Any  # noqa: E402
@@ -32,6 +25,7 @@ from api.runtime import Runtime, current, install  # noqa: E402
 from runtime.config import Settings  # noqa: E402
 
 FAMILIES = families.configured()
+families.check_settings(FAMILIES)  # a bad value stops the start, naming its variable
 api = families.build_app(FAMILIES)
 
 
@@ -45,7 +39,7 @@ class _Ingress:
         if settings:
             base = Settings.from_dict({**base.to_dict(), **settings})
         install(Runtime.start(families.settings_for(base, FAMILIES)))
-        http_bind = http_bind or os.environ.get("ACTORLOG_REPLICA_HTTP") or None
+        http_bind = http_bind or ServiceSettings.load().replica_http or None
         if http_bind:  # "host:port": also serve HTTP from uvicorn inside this replica
             host, _, port = http_bind.rpartition(":")
             self._http = http_server.start_in_thread(api, host, int(port))

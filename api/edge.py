@@ -10,6 +10,7 @@ family's own error shape; a 500 or a cut stream halfway through a run is the alt
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -26,6 +27,9 @@ from pydantic import BaseModel, Field
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.commands import Refused
+from api.settings import ServiceSettings
+
 __all__ = ["DetailError", "EdgeMiddleware", "EdgeRoute", "ErrorBody", "default_error", "Limits",
            "StrictJSONError", "REGISTRY",
            "current_request_id", "detail_responses", "limits", "strict_json"]
@@ -37,23 +41,39 @@ log = logging.getLogger("ray.serve")
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
-
-
 class Limits:
-    """Request bounds, from the environment (README, "Configuration")."""
+    """Request bounds (api/settings.py, README "Configuration"), read once, when first used:
+    routes take theirs as they are declared."""
 
-    def __init__(self) -> None:
-        self.body_bytes = _env_int("ACTORLOG_MAX_BODY_BYTES", 4 * 1024 * 1024)
-        self.upload_bytes = _env_int("ACTORLOG_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
-        self.header_bytes = _env_int("ACTORLOG_MAX_HEADER_BYTES", 32 * 1024)
-        self.json_depth = _env_int("ACTORLOG_MAX_JSON_DEPTH", 64)
-        self.ws_frame_bytes = _env_int("ACTORLOG_MAX_WS_FRAME_BYTES", 1024 * 1024)
-        #: frames past ws_frame_bytes get the family's error frame and the socket stays open;
-        #: past this hard cap the server closes with 1009 before the frame is buffered whole
-        self.ws_hard_cap_bytes = 4 * self.ws_frame_bytes
+    @functools.cached_property
+    def _settings(self) -> ServiceSettings:
+        return ServiceSettings.load()
+
+    @property
+    def body_bytes(self) -> int:
+        return self._settings.max_body_bytes
+
+    @property
+    def upload_bytes(self) -> int:
+        return self._settings.max_upload_bytes
+
+    @property
+    def header_bytes(self) -> int:
+        return self._settings.max_header_bytes
+
+    @property
+    def json_depth(self) -> int:
+        return self._settings.max_json_depth
+
+    @property
+    def ws_frame_bytes(self) -> int:
+        return self._settings.max_ws_frame_bytes
+
+    @property
+    def ws_hard_cap_bytes(self) -> int:
+        """Frames past ws_frame_bytes get the family's error frame and the socket stays open;
+        past this hard cap the server closes with 1009 before the frame is buffered whole."""
+        return 4 * self.ws_frame_bytes
 
 
 limits = Limits()
@@ -141,17 +161,33 @@ class EdgeRoute(APIRoute):
     router's route_class. The bound is the route's, not the app's, so that the refusal passes
     through EdgeMiddleware and comes out in the family's format."""
 
+    #: a family's table (api/kit.py Refusals) for what its service refuses: a route class made
+    #: by ``refusing`` turns a service's Refused into the family's HTTP error
+    refusals: Any = None
+
     def __init__(self, *args: Any, max_body_size: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, max_body_size=limits.body_bytes if max_body_size is None
                          else max_body_size, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        refusals = self.refusals
 
         async def strict(request: Request) -> Response:
-            return await handler(_StrictRequest(request.scope, request.receive))
+            try:
+                return await handler(_StrictRequest(request.scope, request.receive))
+            except Refused as exc:
+                if refusals is None:
+                    raise
+                raise refusals.error(exc) from None
 
         return strict
+
+    @classmethod
+    def refusing(cls, refusals: Any) -> type["EdgeRoute"]:
+        """This route class with a family's refusal table: its routes call the family's
+        service and leave its refusals to the table."""
+        return type(f"{cls.__name__}Refusing", (cls,), {"refusals": refusals})
 
 
 class DetailError(BaseModel):

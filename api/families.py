@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 import re
 from typing import Callable
 
@@ -26,12 +25,15 @@ from api.edge import (EdgeMiddleware, ErrorBody, current_request_id, default_err
                       detail_responses)
 from api.family import Family
 from api.openapi_doc import with_codec_bounds
+from api.settings import ServiceSettings
+from llm.settings import ModelSettings
+from runtime.settings import RuntimeSettings, Section, check
 from api.runtime import current
 from runtime.config import Settings
 from schemas.log_api import Health
 
-__all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "configured",
-           "cors_origins", "settings_for"]
+__all__ = ["KNOWN", "PLATFORM_KINDS", "app_settings", "build_app", "check_settings",
+           "configured", "cors_origins", "sections", "settings_for"]
 
 #: name -> "module:attribute" of its Family, imported only when the family is served
 KNOWN: dict[str, str] = {
@@ -47,7 +49,7 @@ PLATFORM_KINDS = ("actors.counter",)
 
 def configured(names: str | None = None) -> list[Family]:
     """The families named (by default ACTORLOG_FAMILIES, else all), in KNOWN's order."""
-    raw = names if names is not None else os.environ.get("ACTORLOG_FAMILIES", "")
+    raw = names if names is not None else ServiceSettings.load().families
     chosen = [n.strip() for n in raw.split(",") if n.strip()] or list(KNOWN)
     unknown = [n for n in chosen if n not in KNOWN]
     if unknown:
@@ -67,6 +69,21 @@ def settings_for(settings: Settings, families: list[Family] | None = None) -> Se
     kinds = tuple(m for f in families for m in f.kind_modules)
     services = tuple(s for f in families for s in f.services)
     return settings.with_parts(PLATFORM_KINDS + kinds, services)
+
+
+def sections(families: list[Family] | None = None) -> list[type[Section]]:
+    """Every part's settings model: the runtime's, the service's, the model port's, then each
+    family's (all known families by default): what is checked at start and what the README's
+    configuration table lists."""
+    if families is None:
+        families = configured(",".join(KNOWN))
+    own = [f.settings for f in families if f.settings is not None]
+    return [RuntimeSettings, ServiceSettings, ModelSettings, *own]
+
+
+def check_settings(families: list[Family], options: dict[str, str] | None = None) -> None:
+    """ConfigError naming every variable whose value its model refuses."""
+    check(sections(families), options)
 
 
 def app_settings(**overrides: object) -> Settings:
@@ -92,13 +109,8 @@ def cors_origins(raw: str | None = None) -> list[str]:
     """ACTORLOG_CORS_ORIGINS: the browser origins allowed to call every family's routes,
     comma-separated; "*" for any. Empty (the default): no CORS headers, browsers on other
     origins are refused by their own rules."""
-    raw = os.environ.get("ACTORLOG_CORS_ORIGINS", "") if raw is None else raw
-    origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
-    for origin in origins:
-        if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ValueError(f"ACTORLOG_CORS_ORIGINS: {origin!r} is not an origin "
-                             "(scheme://host[:port], or *)")
-    return origins
+    given = None if raw is None else {"ACTORLOG_CORS_ORIGINS": raw}
+    return ServiceSettings.load(given).origins()  # ConfigError (a ValueError) names it
 
 
 def _allowed(app: FastAPI, path: str) -> str:
@@ -130,10 +142,10 @@ def build_app(families: list[Family]) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
-    # Run by api/http_server.py in its event loop once it serves (not by an ASGI lifespan:
+    # Run by api/http_server.py in its event loop while it serves (not by an ASGI lifespan:
     # under Serve that would run in Serve's loop too, and a PostgreSQL store's connections
     # belong to the one loop that serves).
-    app.state.on_serve = [f.startup for f in families if f.startup is not None]
+    app.state.background = [w for f in families for w in f.background]
     pick = _error_bodies(families)
     app.add_middleware(EdgeMiddleware, error_body=pick)
     origins = cors_origins()

@@ -11,6 +11,9 @@ from typing import Any, Callable
 
 from fastapi import APIRouter
 
+from api.background import Work
+from runtime.settings import Section
+
 __all__ = ["Family"]
 
 
@@ -22,10 +25,12 @@ class Family:
     kind_modules: tuple[str, ...] = ()
     #: "module:function" factories of services its kinds use (see runtime/services.py)
     services: tuple[str, ...] = ()
-    #: called in the serving event loop once the in-process HTTP server starts
-    #: (api/http_server.py): work the family starts in the background without waiting for a
-    #: first request; idempotent
-    startup: Callable[[], None] | None = None
+    #: startup and periodic work the platform runs beside the server (api/background.py):
+    #: started with it, logged, run again after a failure, stopped with it
+    background: tuple[Work, ...] = ()
+    #: the family's settings (runtime/settings.py): checked when the service starts, and
+    #: listed in the README's configuration table
+    settings: type[Section] | None = None
     #: paths (prefixes) whose errors the edge writes in the family's own shape, and that
     #: shape: ``error_body(status, message, request_id)``; FastAPI's {"detail"} otherwise
     error_paths: tuple[str, ...] = ()

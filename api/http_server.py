@@ -20,7 +20,9 @@ from typing import Any, Callable
 import uvicorn
 from fastapi import FastAPI
 
+from api import background
 from api.edge import limits
+from api.runtime import Runtime, current
 
 __all__ = ["serve_until_signalled", "start_in_thread"]
 
@@ -37,11 +39,25 @@ def _socket(host: str, port: int) -> socket.socket:
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, app: FastAPI) -> None:
-    """The families' startup work (api/family.py) begins in this loop, the one that serves
-    and uses the store, then the server runs."""
-    for start in getattr(app.state, "on_serve", ()):
-        start()
-    await server.serve(sockets=[sock])
+    """The families' background work (api/background.py) runs in this loop, the one that
+    serves and uses the store, while the server runs, and stops with it."""
+    try:
+        rt = current()
+    except RuntimeError:  # no runtime in this process: nothing to work on
+        rt = None
+    works = getattr(app.state, "background", []) if rt is not None else []
+    tasks = background.run_all(works, rt, lambda: _installed() is rt)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await background.stop_all(tasks)
+
+
+def _installed() -> Runtime | None:
+    try:
+        return current()
+    except RuntimeError:
+        return None
 
 
 def _loop_factory():

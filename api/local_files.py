@@ -1,5 +1,5 @@
 """Values the service makes once and keeps in its data directory (the avatar family's key and
-session-token secret, the operator token), and the two settings every such value depends on.
+session-token secret, the operator token), and the data directory they are kept in.
 
 Why a module: the avatar family and the operator API both make a secret at the first start,
 print it where a user needs it, and must agree on it across processes and restarts."""
@@ -9,27 +9,18 @@ from __future__ import annotations
 import os
 import tempfile
 
-__all__ = ["data_dir", "option", "read_or_create"]
-
-
-def option(name: str, default: str = "") -> str:
-    """A setting from the runtime's options (tests set them there), else the environment."""
-    from api.runtime import current
-
-    try:
-        value = current().settings.option(name)
-    except RuntimeError:
-        value = ""
-    return value or os.environ.get(name, "") or default
+__all__ = ["data_dir", "read_or_create"]
 
 
 def data_dir() -> str:
+    """The runtime's data directory in this process (the environment's when none runs)."""
     from api.runtime import current
+    from runtime.settings import RuntimeSettings
 
     try:
         return current().settings.data_dir
     except RuntimeError:
-        return os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data")
+        return os.path.abspath(RuntimeSettings.load().data_dir or "data")
 
 
 def _read(path: str) -> str | None:

@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from api.edge import EdgeRoute
-from api.local_files import data_dir, option, read_or_create
+from api.local_files import data_dir, read_or_create
+from api.runtime import section
+from api.settings import ServiceSettings
 
 __all__ = ["ENV", "TOKEN_FILE", "OperatorRoute", "admin_token", "ensure_token",
            "operator_refusal"]
@@ -42,7 +44,7 @@ def ensure_token(directory: str) -> str:
 
 def admin_token() -> str:
     """ACTORLOG_ADMIN_TOKEN, else the data directory's own token."""
-    return option(ENV) or ensure_token(data_dir())
+    return section(ServiceSettings).admin_token or ensure_token(data_dir())
 
 
 def operator_refusal(conn: HTTPConnection, query_token: str | None = None) -> str | None:

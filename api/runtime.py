@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from fastapi import Request
@@ -18,7 +18,10 @@ from runtime.client import Client, connect
 from runtime.config import Settings
 from runtime.placement import head_node, single_node_store
 from runtime.registry import load_modules
+from runtime.settings import Section
 from runtime.stores import EventStore, open_store
+
+S = TypeVar("S", bound=Section)
 
 
 #: how long a host may take to answer a health probe
@@ -100,6 +103,12 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("the actorlog runtime is not started in this process")
     return _current
+
+
+def section(cls: type[S]) -> S:
+    """A part's settings in this process (runtime/settings.py): the environment, overridden by
+    the options the runtime's settings carry (tests set them there)."""
+    return cls.load(_current.settings.options if _current is not None else None)
 
 
 async def get_runtime(request: Request) -> Runtime:

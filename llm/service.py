@@ -1,7 +1,7 @@
 """The model port as a host service: what Settings.services names ("llm.service:model_port")
 so that every host lends its command handlers ``ctx.services.models``.
 
-Configured by the ACTORLOG_* options that travel with the settings:
+Configured by llm/settings.py's variables, which travel with the settings:
   ACTORLOG_MODELS               which provider answers which model name (llm/router.py)
   ACTORLOG_MODEL_CALLS          concurrent calls per host to a provider that computes its answer
                                 here (the built-in model with no delay): a CPU guard (default 16)
@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm.router import ModelRouter, parse_models_config
+from llm.settings import ModelSettings
 from runtime.config import Settings
 from runtime.stores.base import EventStore
 
@@ -40,16 +41,16 @@ def calls_per_host(settings: Settings, spec: dict[str, Any] | None = None) -> in
     if spec.get("max_calls") is not None:
         per_host = int(spec["max_calls"])
     elif _waits(spec):
-        per_host = int(settings.option("ACTORLOG_MODEL_CALLS_WAITING", "256"))
+        per_host = ModelSettings.load(settings.options).calls_waiting
     else:
-        per_host = int(settings.option("ACTORLOG_MODEL_CALLS", "16"))
+        per_host = ModelSettings.load(settings.options).calls
     per_host = max(1, per_host)
-    total = int(settings.option("ACTORLOG_MODEL_CALLS_TOTAL", "0"))
+    total = ModelSettings.load(settings.options).calls_total
     if total > 0:
         per_host = min(per_host, max(1, total // max(1, settings.hosts)))
     return per_host
 
 
 def model_port(settings: Settings, store: EventStore) -> dict[str, Any]:
-    return {"models": ModelRouter(parse_models_config(settings.option("ACTORLOG_MODELS")),
+    return {"models": ModelRouter(parse_models_config(ModelSettings.load(settings.options).models),
                                   lambda spec: calls_per_host(settings, spec))}

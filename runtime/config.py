@@ -1,4 +1,5 @@
-"""Settings, from the environment (ACTORLOG_*) with embedded defaults.
+"""Settings, from the environment (ACTORLOG_*, read and checked by runtime/settings.py) with
+embedded defaults.
 
 One frozen value object travels to every host and replica, so a process never reads settings
 that differ from the ones its peers were started with. The runtime's own fields are typed here;
@@ -14,28 +15,9 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from runtime.settings import RuntimeSettings, carried_options
+
 __all__ = ["Settings"]
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else float(raw)
-
-
-def _names(var: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in os.environ.get(var, "").split(",") if m.strip())
-
-
-#: the ACTORLOG_* variables the runtime reads itself (the rest go to ``options``)
-_OWN = frozenset({"ACTORLOG_DATA_DIR", "ACTORLOG_STORE_URL", "ACTORLOG_NAMESPACE",
-                  "ACTORLOG_HOSTS", "ACTORLOG_IDLE_SECONDS", "ACTORLOG_MAX_RESIDENT",
-                  "ACTORLOG_MAX_ACTIVATIONS", "ACTORLOG_REBALANCE_SECONDS",
-                  "ACTORLOG_KIND_MODULES", "ACTORLOG_SERVICES", "ACTORLOG_DEADLINES"})
 
 
 @dataclass(frozen=True)
@@ -59,22 +41,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
-        data_dir = os.path.abspath(os.environ.get("ACTORLOG_DATA_DIR") or "data")
+        """The runtime's settings (runtime/settings.py, checked: ConfigError names a bad
+        variable), and every other ACTORLOG_* variable in ``options``."""
+        env = RuntimeSettings.load()
         base = cls(
-            data_dir=data_dir,
-            store_url=os.environ.get("ACTORLOG_STORE_URL", ""),
-            namespace=os.environ.get("ACTORLOG_NAMESPACE", "actorlog"),
-            hosts=_int("ACTORLOG_HOSTS", 2),
-            idle_seconds=_float("ACTORLOG_IDLE_SECONDS", 300.0),
-            max_resident=_int("ACTORLOG_MAX_RESIDENT", 200_000),
-            max_concurrent_activations=_int("ACTORLOG_MAX_ACTIVATIONS", 64),
-            rebalance_seconds=_float("ACTORLOG_REBALANCE_SECONDS", 10.0),
-            kind_modules=_names("ACTORLOG_KIND_MODULES"),
-            services=_names("ACTORLOG_SERVICES"),
-            deadlines=os.environ.get("ACTORLOG_DEADLINES", ""),
-            options={k: v for k, v in os.environ.items()
-                     if k.startswith("ACTORLOG_") and k not in _OWN},
-        )
+            data_dir=os.path.abspath(env.data_dir or "data"),
+            store_url=env.store_url, namespace=env.namespace, hosts=env.hosts,
+            idle_seconds=env.idle_seconds, max_resident=env.max_resident,
+            max_concurrent_activations=env.max_activations,
+            rebalance_seconds=env.rebalance_seconds, kind_modules=env.kind_modules,
+            services=env.services, deadlines=env.deadlines, options=carried_options())
         return replace(base, **overrides)
 
     @classmethod
@@ -92,9 +68,6 @@ class Settings:
             return tuple(dict.fromkeys((*a, *b)))
         return replace(self, kind_modules=merged(self.kind_modules, kind_modules),
                        services=merged(self.services, services))
-
-    def option(self, name: str, default: str = "") -> str:
-        return self.options.get(name) or default
 
     @property
     def resolved_store_url(self) -> str:

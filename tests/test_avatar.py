@@ -709,11 +709,12 @@ def test_an_expired_token_cannot_start_its_session(server):
 
 def test_api_keys_from_a_file_and_an_unreadable_file(tmp_path, monkeypatch):
     from api.avatar import keys
+    from api.avatar.settings import AvatarSettings
 
     path = tmp_path / "keys.txt"
     path.write_text("# ours\nfirst-key\n\n  second-key  \n")
-    options = {"AVATAR_API_KEYS_FILE": str(path)}
-    monkeypatch.setattr(keys, "option", lambda name, default="": options.get(name, default))
+    monkeypatch.setattr(keys, "settings", lambda: AvatarSettings.load(
+        {"AVATAR_API_KEYS_FILE": str(path), "AVATAR_API_KEYS": ""}))
     assert keys.api_key_owner("second-key") == keys.key_id("second-key")
     assert keys.api_key_owner("# ours") is None and keys.api_key_owner("") is None
     path.unlink()

@@ -21,7 +21,7 @@ def _serve(monkeypatch, origins: str) -> str:
     another module's, its hosts gone): only its headers are read here."""
     monkeypatch.setenv("ACTORLOG_CORS_ORIGINS", origins)
     app = families.build_app(families.configured())
-    app.state.on_serve = []  # no family's background work: this app has no runtime
+    app.state.background = []  # no family's background work: this app has no runtime
     port = free_port()
     http_server.start_in_thread(app, "127.0.0.1", port)
     base = f"http://127.0.0.1:{port}"

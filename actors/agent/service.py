@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from actors.agent.settings import AgentSettings
 from runtime.config import Settings
 from runtime.stores.base import EventStore
 
@@ -31,5 +32,5 @@ class AgentTools:
 
 
 def agent_tools(settings: Settings, store: EventStore) -> dict[str, Any]:
-    return {"agent_tools": AgentTools(settings.option("ACTORLOG_AGENT_CONTACTS") or None,
-                                      settings.option("ACTORLOG_AGENT_TOOLS"))}
+    mine = AgentSettings.load(settings.options)
+    return {"agent_tools": AgentTools(mine.contacts or None, mine.tools)}

@@ -17,7 +17,6 @@ import csv
 import importlib
 import json
 import operator
-import os
 from typing import Any, Callable
 
 from smolagents import Tool, tool
@@ -107,5 +106,7 @@ def load_tools(contacts_path: str | None = None, modules: str = "") -> list[Tool
 
 
 def from_environment() -> list[Tool]:
-    return load_tools(os.environ.get("ACTORLOG_AGENT_CONTACTS"),
-                      os.environ.get("ACTORLOG_AGENT_TOOLS", ""))
+    from actors.agent.settings import AgentSettings
+
+    mine = AgentSettings.load()
+    return load_tools(mine.contacts or None, mine.tools)

@@ -8,9 +8,10 @@ and the agent carries on.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
 from llm.port import ToolSpec
+from runtime.settings import environment
 
 __all__ = ["TOOLS", "Tool", "spec_for", "unavailable_message"]
 
@@ -63,7 +64,7 @@ def by_runtime_name(name: str) -> Tool | None:
 
 
 def unavailable_message(tool: Tool) -> str:
-    missing = [k for k in tool.needs if not os.environ.get(k)]
+    missing = [k for k in tool.needs if not environment(k)]
     needs = "network access" + (f" and {', '.join(missing)}" if missing else "")
     return (f"The {tool.title} tool is not available on this server: it needs {needs}, "
             "which is not configured. Answer without it, and say so if it matters.")

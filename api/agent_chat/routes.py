@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 import re
 import time
 from typing import Annotated, Any
@@ -27,13 +26,14 @@ from fastapi import APIRouter, Depends, HTTPException, WebSocket
 
 from actors.agent.memory import record_of, shown
 from actors.agent.service import AGENT_TOOLS, agent_tools
+from actors.agent.settings import AgentSettings
 from actors.chat import MAX_MESSAGE_CHARS
-from api import background
+from api.background import Work
 from api.agent_chat.recovery import close_interrupted
 from api.edge import EdgeRoute, detail_responses
 from api.family import Family
 from api.kit import Refusals
-from api.runtime import Runtime, current, get_runtime
+from api.runtime import Runtime, current, get_runtime, section
 from api.ws import WebSocketSession
 from llm.service import MODEL_PORT, model_port
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
@@ -52,7 +52,7 @@ _CHAT_ID = re.compile(r"^[^\x00-\x1f/]{1,256}$")
 
 
 def _model_name() -> str | None:
-    return os.environ.get("ACTORLOG_AGENT_MODEL") or None
+    return section(AgentSettings).model or None
 
 
 def _when(timestamp: float) -> str:
@@ -117,7 +117,7 @@ async def run_stateless(body: RunRequest, rt: Rt) -> list[RunStep]:
         return [RunStep(step_type=r["step_type"], content=r["message"])
                 for r in map(record_of, agent.run(body.task, stream=True, reset=True)) if r]
 
-    seconds = float(os.environ.get("ACTORLOG_AGENT_RUN_SECONDS") or 120)
+    seconds = section(AgentSettings).run_seconds
     try:
         return await asyncio.wait_for(asyncio.to_thread(work), seconds)
     except asyncio.TimeoutError:
@@ -256,15 +256,9 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
     await session.run_until_gone(follow(), submit(), read(), reading=True)
 
 
-def start_recovery() -> None:
-    """The family's startup: chats a crash left with a message under way are closed now, not
-    when next used (api/agent_chat/recovery.py)."""
-    try:
-        rt = current()
-    except RuntimeError:  # not serving (an app built to read its OpenAPI document)
-        return
-    background.start(close_interrupted(rt), "agent chat: closing interrupted messages")
-
-
 FAMILY = Family("agent_chat", (router,), kind_modules=("actors.chat",),
-                services=(MODEL_PORT, AGENT_TOOLS), startup=start_recovery)
+                services=(MODEL_PORT, AGENT_TOOLS), settings=AgentSettings,
+                # chats a crash left with a message under way are closed at start, not when
+                # next used (api/agent_chat/recovery.py)
+                background=(Work("agent chat: closing interrupted messages",
+                                 close_interrupted),))

@@ -7,39 +7,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from api import background
-from api.avatar import audio, errors, keys, routes, socket
+from api.avatar import audio, errors, routes, socket
+from api.avatar.settings import AvatarSettings
+from api.background import Work
 from api.family import Family
 
 __all__ = ["FAMILY"]
 
 log = logging.getLogger("ray.serve")
-_sweeping: set[asyncio.Task] = set()
 
 
-async def _sweep_audio() -> None:
-    """Deletes audio older than AVATAR_AUDIO_RETENTION_HOURS (24), hourly."""
-    while True:
-        hours = float(keys.option("AVATAR_AUDIO_RETENTION_HOURS", "24"))
-        try:
-            removed = await asyncio.to_thread(audio.sweep, socket.blob_root(), hours * 3600)
-            if removed:
-                log.info("avatar: deleted the audio of %d sessions past retention", removed)
-        except Exception:  # noqa: BLE001 - the next sweep tries again
-            log.exception("avatar: the audio retention sweep failed")
-        await asyncio.sleep(min(3600.0, max(60.0, hours * 3600 / 4)))
+async def _sweep_audio(rt: Any) -> None:
+    """Deletes audio older than its retention (AVATAR_AUDIO_RETENTION_HOURS)."""
+    hours = AvatarSettings.load(rt.settings.options).audio_retention_hours
+    removed = await asyncio.to_thread(audio.sweep, socket.blob_root(), hours * 3600)
+    if removed:
+        log.info("avatar: deleted the audio of %d sessions past retention", removed)
 
 
-def start_sweep() -> None:
-    if not _sweeping:  # once per process
-        task = background.start(_sweep_audio(), "avatar: the audio retention sweep")
-        _sweeping.add(task)
-        task.add_done_callback(_sweeping.discard)
+def _sweep_every(rt: Any) -> float:
+    """Hourly, or four times per retention period when that is shorter (at least a minute)."""
+    hours = AvatarSettings.load(rt.settings.options).audio_retention_hours
+    return min(3600.0, max(60.0, hours * 3600 / 4))
 
 
 FAMILY = Family("avatar", (routes.router, socket.router), kind_modules=("actors.avatar",),
-                startup=start_sweep,
+                settings=AvatarSettings,
+                background=(Work("avatar: the audio retention sweep", _sweep_audio,
+                                 every=_sweep_every),),
                 error_paths=("/session", "/session-token", "/auth/session-token",
                              "/engine/session"),
                 error_body=errors.error_body)

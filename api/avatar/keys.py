@@ -26,10 +26,12 @@ from dataclasses import dataclass
 
 import jwt
 
-from api.local_files import data_dir, option, read_or_create
+from api.local_files import data_dir, read_or_create
+from api.runtime import section
+from api.avatar.settings import AvatarSettings
 
 __all__ = ["Claims", "api_key_owner", "data_dir", "ensure_embedded_key", "issue_token",
-           "key_id", "option", "read_token", "token_seconds"]
+           "key_id", "read_token", "settings", "token_seconds"]
 
 log = logging.getLogger("ray.serve")
 KEY_FILE, SECRET_FILE = "avatar_api_key", "avatar_jwt_secret"
@@ -37,11 +39,16 @@ AUDIENCE = "actorlog-avatar"
 
 
 
+def settings() -> AvatarSettings:
+    """The family's settings in this process."""
+    return section(AvatarSettings)
+
+
 def _configured_keys() -> list[str] | None:
-    raw = option("AVATAR_API_KEYS")
+    raw = settings().api_keys
     if raw:
         return [k.strip() for k in raw.split(",") if k.strip()]
-    path = option("AVATAR_API_KEYS_FILE")
+    path = settings().api_keys_file
     if path:
         try:
             with open(path, encoding="utf-8") as f:
@@ -89,7 +96,7 @@ def api_key_owner(presented: str) -> str | None:
 
 
 def _secret() -> bytes:
-    configured = option("AVATAR_JWT_SECRET")
+    configured = settings().jwt_secret
     if configured:
         return configured.encode()
     return read_or_create(os.path.join(data_dir(), SECRET_FILE),
@@ -97,7 +104,7 @@ def _secret() -> bytes:
 
 
 def token_seconds() -> float:
-    return float(option("AVATAR_SESSION_TOKEN_SECONDS", "600"))
+    return settings().session_token_seconds
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def summary(session_id: str, state: dict) -> SessionView:
 def websocket_address(request: Request, query: dict[str, str] | None = None) -> str:
     """This service's session WebSocket as the client reached it (scheme, host and port of the
     request, X-Forwarded-Proto honoured), or AVATAR_PUBLIC_WS_URL behind a proxy."""
-    public = keys.option("AVATAR_PUBLIC_WS_URL")
+    public = keys.settings().public_ws_url
     if public:
         base = public
     else:

@@ -65,12 +65,8 @@ COMMANDS = ("init", "heartbeat", "voice", "voice_end", "voice_interrupt", "speci
 _OPEN: dict[str, set["_Connection"]] = {}
 
 
-def _option_float(name: str, default: float) -> float:
-    return float(keys.option(name, str(default)))
-
-
 def blob_root() -> str:
-    return keys.option("AVATAR_BLOB_DIR") or os.path.join(keys.data_dir(), "avatar_audio")
+    return keys.settings().blob_dir or os.path.join(keys.data_dir(), "avatar_audio")
 
 
 def close_local(session_id: str, reason: str) -> None:
@@ -128,8 +124,8 @@ class _Connection:
         self.playing: list[_Segment] = []         # received, not yet wholly played
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.backlog = 0.0                        # seconds queued ahead of the player
-        self.max_backlog = _option_float("AVATAR_MAX_BACKLOG_SECONDS", 120.0)
-        self.max_segment = _option_float("AVATAR_MAX_SEGMENT_SECONDS", 600.0)
+        mine = keys.settings()
+        self.max_backlog, self.max_segment = mine.max_backlog_seconds, mine.max_segment_seconds
         self.writes: asyncio.Queue[_Write | None] = asyncio.Queue(4096)
         self.ended: str | None = None
         self.tasks: list[asyncio.Task] = []
@@ -250,7 +246,7 @@ class _Connection:
         """The command in the session's log: None once it is, else why not. A host that died
         or did not answer is asked again with the same idempotency key, so the event lands
         once, for up to AVATAR_WRITE_RETRY_SECONDS (30); a refusal is final."""
-        deadline = time.monotonic() + _option_float("AVATAR_WRITE_RETRY_SECONDS", 30.0)
+        deadline = time.monotonic() + keys.settings().write_retry_seconds
         pause = 0.1
         while True:
             try:

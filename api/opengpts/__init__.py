@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.edge import EdgeRoute, detail_responses
 from api.family import Family
+from api.opengpts.settings import OpenGptsSettings
 from api.opengpts import assistants, runs, threads
 from llm.service import MODEL_PORT
 
@@ -21,4 +22,4 @@ async def ok() -> dict[str, bool]:
 
 FAMILY = Family("opengpts", (router,), kind_modules=("actors.assistant", "actors.documents",
                                                  "actors.thread"),
-                services=(MODEL_PORT,))
+                services=(MODEL_PORT,), settings=OpenGptsSettings)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ from typing import Any
 
 import jwt
 from fastapi import HTTPException, Request
+
+from api.opengpts.settings import OpenGptsSettings
+from api.runtime import section
 
 __all__ = ["AuthSettings", "User", "authed_user", "configure", "user_for"]
 
@@ -58,15 +60,9 @@ class AuthSettings:
 
     @classmethod
     def from_env(cls) -> "AuthSettings":
-        kind = os.environ.get("AUTH_TYPE", "noop").strip().lower() or "noop"
-        if kind not in ("noop", "jwt_local", "jwt_oidc"):
-            raise ValueError(f"AUTH_TYPE must be noop, jwt_local or jwt_oidc, not {kind!r}")
-
-        def split(name: str) -> tuple[str, ...]:
-            return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
-
-        return cls(kind, split("JWT_ISS"), split("JWT_AUD"), os.environ.get("JWT_ALG", "HS256"),
-                   os.environ.get("JWT_DECODE_KEY_B64", ""))
+        """From the family's settings (api/opengpts/settings.py)."""
+        s = section(OpenGptsSettings)
+        return cls(s.auth_type, s.jwt_iss, s.jwt_aud, s.jwt_alg, s.jwt_decode_key_b64)
 
 
 _settings: AuthSettings | None = None
