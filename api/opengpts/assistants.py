@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import Depends, HTTPException
 
-from api.edge import EdgeRoute
+from api.opengpts import service
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (JSON, RESPONSES, ClientId, assistant_view, command,
-                                 delete_own, now_iso, visible_assistant)
-from api.opengpts.directory import directory_for
+from api.opengpts.common import JSON, ClientId, assistant_view
+from api.opengpts.common import router as family_router
 from api.runtime import Runtime, get_runtime
 from schemas.opengpts import Assistant, AssistantPayload, Status, tool_catalog, tool_type
 
-router = APIRouter(prefix="/assistants", tags=["opengpts: assistants"],
-                   route_class=EdgeRoute, responses=RESPONSES)
+router = family_router("/assistants", "opengpts: assistants")
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]
@@ -59,18 +56,13 @@ def _check_tools(config: dict[str, Any]) -> None:
 async def _put(rt: Runtime, me: User, aid: str, body: AssistantPayload,
                create_only: bool) -> dict[str, Any]:
     _check_tools(body.config)
-    at = now_iso()
-    await command(rt, "assistant", aid, {
-        "type": "put", "user_id": me.user_id, "name": body.name, "config": body.config,
-        "public": body.public, "at": at, "create_only": create_only})
-    return assistant_view(aid, {"user_id": me.user_id, "name": body.name,
-                                "config": body.config, "at": at, "public": body.public})
+    return assistant_view(aid, await service.put_assistant(
+        rt, me.user_id, aid, body.name, body.config, body.public, create_only))
 
 
 @router.get("/", response_model=list[Assistant])
 async def list_assistants(me: Me, rt: Rt) -> JSON:
-    directory = directory_for(rt.store)
-    await directory.catch_up()
+    directory = await service.directory(rt)
     return JSON([assistant_view(i, d) for i, d in directory.assistants_of(me.user_id)])
 
 
@@ -78,28 +70,24 @@ async def list_assistants(me: Me, rt: Rt) -> JSON:
 async def list_public_assistants(rt: Rt, shared_id: str | None = None) -> JSON:
     """All public assistants (``shared_id``, an older era's filter, is accepted and ignored,
     as OpenGPTs itself has done since April 2024)."""
-    directory = directory_for(rt.store)
-    await directory.catch_up()
+    directory = await service.directory(rt)
     return JSON([assistant_view(i, d) for i, d in directory.public_assistants()])
 
 
 @router.get("/{aid}", response_model=Assistant)
 async def get_assistant(aid: str, me: Me, rt: Rt) -> JSON:
-    state = await visible_assistant(rt, me.user_id, aid)
-    if state is None:
-        raise HTTPException(404, "Assistant not found")
-    return JSON(assistant_view(aid, state))
+    return JSON(assistant_view(aid, await service.assistant(rt, me.user_id, aid)))
 
 
 @router.post("", response_model=Assistant)
 async def create_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
-    return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
+    return JSON(await _put(rt, me, service.new_id(), body, create_only=True))
 
 
 @router.put("", include_in_schema=False)
 async def put_new_assistant(body: AssistantPayload, me: Me, rt: Rt) -> JSON:
     """PUT without an id creates one: the API guide's first example does this."""
-    return JSON(await _put(rt, me, str(uuid.uuid4()), body, create_only=True))
+    return JSON(await _put(rt, me, service.new_id(), body, create_only=True))
 
 
 @router.put("/{aid}", response_model=Assistant)
@@ -112,5 +100,5 @@ async def upsert_assistant(aid: ClientId, body: AssistantPayload, me: Me, rt: Rt
 @router.delete("/{aid}", response_model=Status)
 async def delete_assistant(aid: str, me: Me, rt: Rt) -> JSON:
     """{"status": "ok"} whether or not there was one of the caller's to delete."""
-    await delete_own(rt, "assistant", aid, me.user_id)
+    await service.delete_own(rt, "assistant", aid, me.user_id)
     return JSON({"status": "ok"})

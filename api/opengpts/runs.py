@@ -21,57 +21,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Annotated, Any, AsyncIterator
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from actors.documents import documents_id
 from actors.gpts.documents import MAX_CHUNKS_PER_COMMAND, UnsupportedFile, chunk, parse
-from api.edge import EdgeRoute, StrictJSONError, current_request_id, limits, strict_json
+from api.commands import Refused
+from api.edge import StrictJSONError, current_request_id, limits, strict_json
+from api.opengpts import service
 from api.opengpts.auth import User, authed_user
-from api.opengpts.common import (ID_CHARS, JSON, REFUSALS, RESPONSES, bot_type, command,
-                                 configurable, messages_from, now_iso, owned_thread, refused,
-                                 settled_thread, valid_id, visible_assistant)
-from api.opengpts.directory import directory_for
+from api.opengpts.common import ID_CHARS, JSON, REFUSALS, messages_from
+from api.opengpts.common import router as family_router
 from api.runtime import Runtime, get_runtime
 from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from schemas.opengpts import (CreateRunPayload, FeedbackPayload, Status, config_schema,
-                              input_schema, output_schema, tool_type)
+                              input_schema, output_schema)
 
-router = APIRouter(prefix="/runs", tags=["opengpts: runs"],
-                   route_class=EdgeRoute, responses=RESPONSES)
-ingest_router = APIRouter(tags=["opengpts: runs"],
-                   route_class=EdgeRoute, responses=RESPONSES)
+router = family_router("/runs", "opengpts: runs")
+ingest_router = family_router("", "opengpts: runs")
 log = logging.getLogger("ray.serve")
 
 Me = Annotated[User, Depends(authed_user)]
 Rt = Annotated[Runtime, Depends(get_runtime)]
 
+Items = service.Items
 SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
-
-
-def _bot(conf: dict[str, Any]) -> dict[str, Any]:
-    """The run's bot from the merged configurable (OpenGPTs' "type==<type>/<field>" keys)."""
-    kind = bot_type(conf)
-    prefix = f"type=={kind}/"
-    model = conf.get(prefix + ("agent_type" if kind == "agent" else "llm_type")) \
-        or "GPT 3.5 Turbo"
-    bot: dict[str, Any] = {"type": kind, "model": model,
-                           "system_message": conf.get(prefix + "system_message")
-                           or "You are a helpful assistant."}
-    if kind == "agent":
-        tools = [tool_type(t) for t in conf.get(prefix + "tools") or []]
-        bot.update(tools=[t for t in tools if t is not None],
-                   interrupt_before_action=bool(conf.get(prefix + "interrupt_before_action")),
-                   retrieval_description=conf.get(prefix + "retrieval_description"))
-    return bot
 
 
 def _input_messages(raw: Any) -> list[dict[str, Any]] | None:
@@ -95,52 +75,16 @@ def _input_messages(raw: Any) -> list[dict[str, Any]] | None:
 
 
 async def _prepare(body: CreateRunPayload, me: User, rt: Runtime) -> dict[str, Any]:
-    thread = await settled_thread(rt, me.user_id, body.thread_id)
-    aid = body.assistant_id or thread["assistant_id"]
-    if not aid:
-        raise HTTPException(400, "Thread has no assistant")
-    assistant = await visible_assistant(rt, me.user_id, aid)
-    if assistant is None:
-        raise HTTPException(404, "Assistant not found")
-    if body.input is None and thread["run"] and thread["run"]["status"] == "running":
-        # A continue waits for nothing: the run it would continue is still going.
-        raise HTTPException(409, "A run is in progress on this thread; wait for it to end "
-                                 "(its stream, or GET /threads/{id}/state) and continue then")
     run_conf = (body.config or {}).get("configurable") or {}
-    conf = {**configurable(assistant), **(run_conf if isinstance(run_conf, dict) else {})}
-    bot = _bot(conf)
-    return {"type": "run", "user_id": me.user_id, "run_id": str(uuid.uuid4()),
-            "input": _input_messages(body.input), "bot": bot, "assistant_id": aid,
-            "dict_state": bot["type"] == "chat_retrieval", "at": now_iso()}
-
-
-Items = AsyncIterator[tuple[str, Any]]
-
-
-async def _start(rt: Runtime, thread_id: str, run_command: dict[str, Any]
-                 ) -> tuple[Items, tuple[str, Any]]:
-    """Sends the run to its thread and waits for the run to be durable: the thread's first
-    progress comes after run_started and the input are committed, so nothing is acknowledged
-    (a run id, {"status": "ok"}) before the log holds it. A refusal (no input, a thread gone)
-    is an HTTP error here, before any byte of the answer. The run itself goes on in the
-    thread's host whatever becomes of the returned stream."""
-    stream = rt.client.ref("thread", thread_id).aask_stream(run_command)
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:  # pragma: no cover - the host always ends with an outcome
-        raise HTTPException(503, "the run ended before it started") from None
-    except (ActorError, OutcomeUnknown, Unavailable) as exc:
-        refused(exc)
-    if first[0] == "outcome":  # ended with no progress: nothing more to read
-        await stream.aclose()
-    return stream, first
+    return await service.prepare_run(rt, me.user_id, body.thread_id, body.assistant_id,
+                                     _input_messages(body.input), run_conf)
 
 
 @router.post("", response_model=Status)
 async def create_run(body: CreateRunPayload, me: Me, rt: Rt) -> JSON:
     """Answers once the run is durably started; the run goes on in the thread's actor."""
     run_command = await _prepare(body, me, rt)
-    stream, _ = await _start(rt, body.thread_id, run_command)
+    stream, _ = await service.start_run(rt, body.thread_id, run_command)
     await stream.aclose()  # nobody reads its progress; the run goes on, its outcome logged
     return JSON({"status": "ok"})
 
@@ -191,8 +135,7 @@ class _Hangup:
 
     async def _cancel(self) -> None:
         try:
-            await self.rt.client.ref("thread", self.thread_id).acancel(
-                "cancelled", where={"run_id": self.run_id})
+            await service.stop_run(self.rt, self.thread_id, self.run_id)
         except Exception:  # noqa: BLE001 - the host is gone: its recovery closes the run
             log.warning("run %s: the cancel on hang-up was not delivered", self.run_id,
                         exc_info=True)
@@ -259,13 +202,13 @@ async def stream_run(body: CreateRunPayload, request: Request, me: Me, rt: Rt
     run_command = await _prepare(body, me, rt)
     run_id = run_command["run_id"]
     try:
-        stream, first = await _start(rt, body.thread_id, run_command)
-    except HTTPException as exc:
-        if exc.status_code != 400:
+        stream, first = await service.start_run(rt, body.thread_id, run_command)
+    except Refused as exc:
+        if REFUSALS.status(exc.code) != 400:
             raise
         # No input to run (a fresh thread, or nothing left to continue): OpenGPTs answers
         # this in the stream, metadata then an error event, and its clients expect that.
-        return EventSourceResponse(_refusal(run_id, exc.detail), headers=SSE_HEADERS)
+        return EventSourceResponse(_refusal(run_id, exc.message), headers=SSE_HEADERS)
     hangup = _Hangup(rt, body.thread_id, run_id, body.on_disconnect)
     if first[0] == "outcome":
         hangup.ended()
@@ -285,19 +228,8 @@ async def feedback(body: FeedbackPayload, me: Me, rt: Rt) -> JSON:
     """Thumbs up or down on a run: stored as feedback_given in the run's thread's log
     (OpenGPTs forwards it to LangSmith and has no route without it). Only the thread's owner
     may score its runs; any other run id is 404."""
-    run_id = str(body.run_id)
-    directory = directory_for(rt.store)
-    await directory.catch_up()
-    tid = directory.thread_of_run(run_id)
-    if tid is None:
-        raise HTTPException(404, "Run not found")
-    try:
-        await owned_thread(rt, me.user_id, tid)
-    except HTTPException:
-        raise HTTPException(404, "Run not found") from None
-    await command(rt, "thread", tid, {
-        "type": "feedback", "user_id": me.user_id, "run_id": run_id, "key": body.key,
-        "score": body.score, "value": body.value, "comment": body.comment, "at": now_iso()})
+    await service.feedback(rt, me.user_id, str(body.run_id), body.key, body.score, body.value,
+                           body.comment)
     return JSON({"status": "ok"})
 
 
@@ -382,19 +314,7 @@ async def _ingest(rt: Runtime, me: User, files: list[Any], config: str) -> JSON:
     if bool(aid) == bool(tid) or not isinstance(aid or tid, str):
         raise HTTPException(422, "config.configurable needs exactly one of assistant_id or "
                                  "thread_id")
-    if aid:
-        state = await visible_assistant(rt, me.user_id, aid)
-        if state is None or state["owner"] != me.user_id:
-            raise HTTPException(404, "Assistant not found.")
-        target = documents_id("assistant", aid, state["generation"])
-    else:
-        if not valid_id(tid):
-            raise HTTPException(404, "Thread not found.")
-        try:
-            state = await owned_thread(rt, me.user_id, tid)
-        except HTTPException:
-            raise HTTPException(404, "Thread not found.") from None
-        target = documents_id("thread", tid, state["generation"])
+    target = await service.documents_of(rt, me.user_id, aid, tid)
     parsed_files = []
     for upload in files:  # every file is read and checked before anything is stored
         data = await upload.read()
@@ -409,12 +329,4 @@ async def _ingest(rt: Runtime, me: User, files: list[Any], config: str) -> JSON:
                                      f"a file may make at most {MAX_CHUNKS_PER_COMMAND} "
                                      f"(about {MAX_CHUNKS_PER_COMMAND * 800:,} characters)")
         parsed_files.append((upload.filename or "upload", chunks))
-    out = []
-    for source, chunks in parsed_files:
-        ids = [str(uuid.uuid4()) for _ in chunks]
-        if chunks:
-            await command(rt, "documents", target, {
-                "type": "ingest", "user_id": me.user_id, "source": source,
-                "chunks": chunks, "ids": ids, "at": now_iso()})
-        out.append(ids)
-    return JSON(out)
+    return JSON(await service.ingest(rt, me.user_id, target, parsed_files))
