@@ -17,42 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, WebSocket
+from fastapi import APIRouter, Depends, WebSocket
 
-from actors.agent.memory import record_of, shown
-from actors.agent.service import AGENT_TOOLS, agent_tools
-from actors.agent.settings import AgentSettings
+from actors.agent.memory import shown
 from actors.chat import MAX_MESSAGE_CHARS
-from api.background import Work
-from api.agent_chat.recovery import close_interrupted
+from api.agent_chat import service
+from api.commands import Refused
 from api.edge import EdgeRoute, detail_responses
-from api.family import Family
 from api.kit import Refusals
-from api.runtime import Runtime, current, get_runtime, section
+from api.runtime import Runtime, current, get_runtime
 from api.ws import WebSocketSession
-from llm.service import MODEL_PORT, model_port
-from runtime.client import ActorError, OutcomeUnknown, Unavailable
-from runtime.events import Event, stream_id
+from runtime.events import Event
 from schemas.agent_chat import (AgentError, AgentStep, ChatHistory, HistoryRow, MessageEnd,
                                 RunRequest, RunStep)
 
-__all__ = ["FAMILY", "router"]
+__all__ = ["REFUSALS", "router"]
 
-log = logging.getLogger("ray.serve")
-router = APIRouter(tags=["agent chat"], route_class=EdgeRoute,
+#: the service's refusals as this document's statuses (FastAPI's {"detail"} shape)
+REFUSALS = Refusals({"invalid": 422, "deadline": 504})
+router = APIRouter(tags=["agent chat"], route_class=EdgeRoute.refusing(REFUSALS),
                    responses=detail_responses(404, 422, 504))
 Rt = Annotated[Runtime, Depends(get_runtime)]
-REFUSALS = Refusals({"invalid": 422})
 _CHAT_ID = re.compile(r"^[^\x00-\x1f/]{1,256}$")
-
-
-def _model_name() -> str | None:
-    return section(AgentSettings).model or None
 
 
 def _when(timestamp: float) -> str:
@@ -82,7 +72,7 @@ def history_rows(events: list[Event]) -> list[HistoryRow]:
 
 
 async def _history(rt: Runtime, chat_id: str) -> list[HistoryRow]:
-    return history_rows([e async for e in rt.store.iter_stream(stream_id("chat", chat_id))])
+    return history_rows(await service.events(rt, chat_id))
 
 
 @router.get("/history/{chat_id}", response_model=list[HistoryRow])
@@ -93,36 +83,12 @@ async def get_history(chat_id: str, rt: Rt) -> list[HistoryRow]:
 
 # ------------------------------------------------------------------ stateless runs
 
-_LOCAL: dict[str, Any] = {}
-
-
-def _local_services(rt: Runtime) -> tuple[Any, list[Any]]:
-    """This process's model port and tools, for runs that belong to no entity."""
-    if "models" not in _LOCAL:
-        _LOCAL["models"] = model_port(rt.settings, rt.store)["models"]
-        _LOCAL["tools"] = agent_tools(rt.settings, rt.store)["agent_tools"]
-    return _LOCAL["models"], _LOCAL["tools"]
-
-
 @router.post("/agent/run", response_model=list[RunStep])
 async def run_stateless(body: RunRequest, rt: Rt) -> list[RunStep]:
     """The agent on ``task`` alone: no memory read or written, nothing in any log. Bounded by
     ACTORLOG_AGENT_RUN_SECONDS (120): past it the run is stopped and the answer is a 504."""
-    from actors.agent.model import agent_for  # smolagents: imported on first use
-
-    models, tools = _local_services(rt)
-    agent = agent_for(models, tools, _model_name(), asyncio.get_running_loop())
-
-    def work() -> list[RunStep]:
-        return [RunStep(step_type=r["step_type"], content=r["message"])
-                for r in map(record_of, agent.run(body.task, stream=True, reset=True)) if r]
-
-    seconds = section(AgentSettings).run_seconds
-    try:
-        return await asyncio.wait_for(asyncio.to_thread(work), seconds)
-    except asyncio.TimeoutError:
-        agent.interrupt()
-        raise HTTPException(504, f"the agent did not finish within {seconds:g} s") from None
+    return [RunStep(step_type=r["step_type"], content=r["message"])
+            for r in await service.run_task(rt, body.task)]
 
 
 # ------------------------------------------------------------------ the chat socket
@@ -150,22 +116,6 @@ def failure_frames(chat_id: str, error: str, message_id: str | None) -> list[dic
     return frames
 
 
-async def _earlier_frames(rt: Runtime, chat_id: str, message_id: str, before: int
-                          ) -> list[dict[str, Any]]:
-    """The frames of the last message sent as ``message_id``, from its events before seq
-    ``before`` (those at or after it reach the socket through its tail)."""
-    if before <= 1:
-        return []
-    events = [e async for e in rt.store.iter_stream(stream_id("chat", chat_id),
-                                                    to_seq=before - 1)]
-    sent = [i for i, e in enumerate(events)
-            if e.type == "user_message" and e.data.get("message_id") == message_id]
-    if not sent:
-        return []
-    return [frame for e in events[sent[-1] + 1:] if e.data.get("message_id") == message_id
-            for frame in frames_of(chat_id, e)]
-
-
 @router.websocket("/chat/{chat_id}")
 async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
     if not _CHAT_ID.match(chat_id):
@@ -182,14 +132,13 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
 
     session = WebSocketSession(websocket, lambda code, text: error(text), text_only=True)
     await session.accept()
-    ref = rt.client.ref("chat", chat_id)
-    start = await rt.store.last_version(stream_id("chat", chat_id)) + 1
+    start = await service.next_seq(rt, chat_id)
     pending: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=64)
 
     async def follow() -> None:
         # Steps reach every client of the chat from its log, live: the sender's included.
-        async with contextlib.aclosing(ref.asubscribe(start)) as events:
-            async for _what, event in events:
+        async with contextlib.aclosing(service.follow(rt, chat_id, start)) as events:
+            async for event in events:
                 for frame in frames_of(chat_id, event):
                     if not session.push(frame):
                         return
@@ -198,22 +147,14 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
         # One at a time, each once it is in the log: the chat runs them in the order sent.
         while True:
             message_id, text = await pending.get()
-            command = {"type": "message", "message_id": message_id, "message": text,
-                       "model": _model_name(), "at": _when(time.time())}
-            stream = ref.aask_stream(command)
             try:
-                # {"accepted"}: the message is durable; it runs on
-                _what, item = await anext(stream)
-                if isinstance(item, dict) and item.get("duplicate"):
+                if await service.send(rt, chat_id, message_id, text, _when(time.time())):
                     # a resend: the first's frames that this socket's tail began after
-                    for frame in await _earlier_frames(rt, chat_id, message_id, start):
-                        session.push(frame)
-            except (ActorError, OutcomeUnknown, Unavailable) as exc:
+                    for e in await service.events_before(rt, chat_id, message_id, start):
+                        for frame in frames_of(chat_id, e):
+                            session.push(frame)
+            except Refused as exc:
                 fail(str(REFUSALS.error(exc).detail), message_id)
-            except StopAsyncIteration:  # pragma: no cover - a host always ends with an outcome
-                fail("the message was not taken", message_id)
-            finally:
-                await stream.aclose()
 
     async def read() -> None:
         while (frame := await session.receive()) is not None:
@@ -234,7 +175,7 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
             if message_id is None:
                 session.push(error("stop needs the message_id of the message to stop"))
                 return
-            await ref.acancel("cancelled", where={"message_id": message_id})
+            await service.stop(rt, chat_id, message_id)
             return
         if kind != "client":
             session.push(error(f"unknown frame type {kind!r}: send client, get_history or "
@@ -254,11 +195,3 @@ async def chat_socket(websocket: WebSocket, chat_id: str) -> None:
             fail("too many messages waiting on this connection", message_id)
 
     await session.run_until_gone(follow(), submit(), read(), reading=True)
-
-
-FAMILY = Family("agent_chat", (router,), kind_modules=("actors.chat",),
-                services=(MODEL_PORT, AGENT_TOOLS), settings=AgentSettings,
-                # chats a crash left with a message under way are closed at start, not when
-                # next used (api/agent_chat/recovery.py)
-                background=(Work("agent chat: closing interrupted messages",
-                                 close_interrupted),))
