@@ -51,6 +51,24 @@ def refused(status: int, message: str, code: str) -> Refused:
     return Refused(status, message, code)
 
 
+#: a session that is not the caller's is not found, whether it exists or not
+NOT_FOUND = ("Session not found or already terminated", "SESSION_NOT_FOUND")
+
+
+class ServiceRefusals:
+    """The service's refusal codes (api/avatar/service.py) as the document's errors: a table
+    for ``AvatarRoute.refusing``."""
+
+    def error(self, exc: Any) -> Refused:
+        if exc.code == "not_found":
+            return Refused(404, *NOT_FOUND)
+        if exc.code == "invalid_token":
+            return Refused(401, exc.message, "INVALID_SESSION_TOKEN")
+        if exc.code in ("unavailable", "outcome_unknown"):
+            return Refused(503, exc.message, "SERVICE_UNAVAILABLE")
+        return Refused(400, exc.message, "VALIDATION_ERROR")
+
+
 def error_body(status: int, message: str, request_id: str) -> dict[str, Any]:
     """The edge middleware's answers (413, 431, 500) on this family's paths."""
     code = _CODES.get(status, "VALIDATION_ERROR" if status == 400 else "ERROR")

@@ -14,68 +14,24 @@ SESSION_NOT_FOUND, the same answer as for an id that does not exist.
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
-from actors.avatar import AVATAR_SESSION, LIVE
-from api.avatar import keys, socket
-from api.avatar.errors import AvatarRoute, refused, responses
+from api.avatar import keys, service, socket
+from api.avatar.errors import AvatarRoute, ServiceRefusals, responses
 from api.runtime import current
-from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
 from schemas.avatar import (FRAME_RATES, SegmentView, SessionStarted, SessionTokenRequest,
                             SessionTokenResponse, SessionView, StartRequest, StartResponse,
                             StopRequest, StopResponse)
 
-__all__ = ["owned_state", "router", "websocket_address"]
+__all__ = ["router", "websocket_address"]
 
-router = APIRouter(tags=["avatar sessions"], route_class=AvatarRoute)
+router = APIRouter(tags=["avatar sessions"],
+                   route_class=AvatarRoute.refusing(ServiceRefusals()))
 _API_KEY = {"x-avatar-auth": "api_key"}
 _SESSION_TOKEN = {"x-avatar-auth": "session_token"}
-MAX_ID = 128
-NOT_FOUND = ("Session not found or already terminated", "SESSION_NOT_FOUND")
-#: the runtime's refusals that say nothing of the session (the edge answers 503), as opposed
-#: to the session's own (not_found, ended, token_used, ...)
-_RUNTIME_TROUBLE = ("unavailable", "deadline", "unreadable", "conflict", "cancelled")
-
-
-def _unavailable(why: object) -> Exception:
-    return refused(503, f"the session's host could not answer: {why}", "SERVICE_UNAVAILABLE")
-
-
-def _ref(session_id: str) -> ActorRef:
-    return current().client.ref(AVATAR_SESSION, session_id)
-
-
-async def _ask(session_id: str, command: dict[str, Any], with_state: bool = False) -> Any:
-    """A command to the session; the runtime's own failures in the document's format."""
-    try:
-        return await _ref(session_id).aask(command, with_state=with_state)
-    except ActorError as exc:
-        if exc.code in _RUNTIME_TROUBLE:
-            raise _unavailable(exc.message) from None
-        raise
-    except (OutcomeUnknown, Unavailable) as exc:
-        raise _unavailable(exc) from None
-
-
-async def owned_state(session_id: str, owner: str) -> dict[str, Any]:
-    """The session's state if ``owner`` made it; otherwise SESSION_NOT_FOUND, whether it
-    exists or not. Every read of a session by id goes through here."""
-    if not session_id or len(session_id) > MAX_ID:
-        raise refused(404, *NOT_FOUND)
-    try:
-        _, state = await _ref(session_id).astate()
-    except (OutcomeUnknown, Unavailable) as exc:
-        raise _unavailable(exc) from None
-    if state["status"] == "new" or state["owner"] != owner:
-        raise refused(404, *NOT_FOUND)
-    return state
-
-
 def _without_tokens(config: dict[str, Any]) -> dict[str, Any]:
     """The configuration without the Agora RTC token (at any depth): a credential of the
     customer's that no read shows."""
@@ -120,19 +76,14 @@ def websocket_address(request: Request, query: dict[str, str] | None = None) -> 
 
 
 async def _issue(body: SessionTokenRequest, request: Request) -> SessionTokenResponse:
-    owner = request.state.avatar_owner
-    session_id = str(uuid.uuid4())
-    token, claims = keys.issue_token(session_id, owner)
     agora = body.environment.agora_settings
     config = {"avatarId": body.persona_config.avatar_id,
               "avatarModel": body.persona_config.avatar_model,
               **agora.model_dump(by_alias=True)}
-    await _ask(session_id, {"type": "issue", "owner": owner, "flow": "two-step",
-                            "avatar_id": body.persona_config.avatar_id, "config": config,
-                            "idle_timeout": agora.activity_idle_timeout,
-                            "fps": FRAME_RATES[agora.quality],
-                            "sample_rate": agora.audio_sample_rate, "jti": claims.jti,
-                            "expires_at": claims.expires_at, "at": time.time()})
+    _, token = await service.issue(current(), request.state.avatar_owner, "two-step",
+                                   body.persona_config.avatar_id, config,
+                                   agora.activity_idle_timeout, FRAME_RATES[agora.quality],
+                                   agora.audio_sample_rate)
     return SessionTokenResponse(session_token=token)
 
 
@@ -154,10 +105,7 @@ async def auth_session_token(body: SessionTokenRequest, request: Request
 
 async def _start(request: Request) -> SessionStarted:
     claims: keys.Claims = request.state.avatar_claims
-    try:
-        await _ask(claims.session_id, {"type": "start", "jti": claims.jti, "at": time.time()})
-    except ActorError:  # used already, expired, or no such session: the token is no good
-        raise refused(401, "Invalid session token", "INVALID_SESSION_TOKEN") from None
+    await service.start(current(), claims)
     token = (request.headers.get("authorization") or "").partition(" ")[2].strip()
     address = websocket_address(request, {"sessionId": claims.session_id,
                                           "sessionToken": token})
@@ -180,23 +128,7 @@ async def engine_session(request: Request) -> SessionStarted:
 
 
 async def _stop(session_id: str, owner: str, token: str | None) -> StopResponse:
-    state = await owned_state(session_id, owner)
-    if state["status"] not in LIVE:
-        raise refused(404, *NOT_FOUND)
-    if token is not None:
-        claims = keys.read_token(token, check_expiry=False)
-        if claims is None or claims.session_id != session_id or claims.jti != state["jti"]:
-            raise refused(401, "Invalid session token", "INVALID_SESSION_TOKEN")
-    ref = _ref(session_id)
-    try:
-        # A signal, not a queued command: whatever the session runs stops now.
-        await ref.acancel("stopped")
-    except (OutcomeUnknown, Unavailable):
-        pass
-    try:
-        await _ask(session_id, {"type": "stop", "by": "api", "at": time.time()})
-    except ActorError:
-        raise refused(404, *NOT_FOUND) from None
+    await service.stop(current(), session_id, owner, token)
     socket.close_local(session_id, "stopped")
     return StopResponse()
 
@@ -224,7 +156,8 @@ async def read_session(sessionId: str, request: Request  # noqa: N803 - the wire
                        ) -> SessionView:
     """The session replayed from its log: status, configuration (without the Agora token),
     connections, and every kept voice segment with its audio blob and lip-sync length."""
-    return summary(sessionId, await owned_state(sessionId, request.state.avatar_owner))
+    return summary(sessionId, await service.owned_state(current(), sessionId,
+                                                        request.state.avatar_owner))
 
 
 # ---------------------------------------------------------------------- the generic contract
@@ -235,16 +168,9 @@ async def read_session(sessionId: str, request: Request  # noqa: N803 - the wire
 async def generic_start(body: StartRequest, request: Request) -> StartResponse:
     """One step (Agora ConvoAI's generic avatar vendor): token issued and session started.
     The socket takes the token in the address it answers, or as ``Authorization: Bearer``."""
-    owner = request.state.avatar_owner
-    session_id = str(uuid.uuid4())
-    token, claims = keys.issue_token(session_id, owner)
-    config = body.model_dump()
-    await _ask(session_id, {"type": "open", "owner": owner, "flow": "generic",
-                            "avatar_id": body.avatar_id, "config": config,
-                            "idle_timeout": body.activity_idle_timeout,
-                            "fps": FRAME_RATES[body.quality], "sample_rate": None,
-                            "jti": claims.jti, "expires_at": claims.expires_at,
-                            "at": time.time()})
+    session_id, token = await service.issue(
+        current(), request.state.avatar_owner, "generic", body.avatar_id, body.model_dump(),
+        body.activity_idle_timeout, FRAME_RATES[body.quality], None)
     # The token rides in the address too: Agora's generic audio sender connects to it as
     # given, with no headers (a Bearer header keeps working).
     address = websocket_address(request, {"sessionId": session_id, "sessionToken": token})
