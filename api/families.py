@@ -21,8 +21,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import log_api, metrics
-from api.edge import (EdgeMiddleware, ErrorBody, current_request_id, default_error,
-                      detail_responses)
+from api.edge import current_request_id, detail_responses
+from api.middleware import EdgeMiddleware, ErrorBody, default_error
 from api.family import Family
 from api.openapi_doc import with_codec_bounds
 from api.settings import ServiceSettings

@@ -18,7 +18,8 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api.edge import REGISTRY, detail_responses
+from api.edge import detail_responses
+from api.middleware import REGISTRY
 from api.operator import OperatorRoute
 from api.runtime import current
 from runtime.metrics import BUCKETS

@@ -383,7 +383,7 @@ def test_an_unexpected_error_is_a_json_500_with_its_request_id_and_a_logged_trac
 
     from fastapi import FastAPI
 
-    from api.edge import EdgeMiddleware
+    from api.middleware import EdgeMiddleware
 
     app = FastAPI()
     app.add_middleware(EdgeMiddleware)

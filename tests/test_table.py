@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import actors  # noqa: F401
-import runtime.host as host_module
+import runtime.host.cells as host_cells
 from runtime.events import NewEvent
 from runtime.host import EntityTable
 from runtime.stores.sqlite import SQLiteEventStore
@@ -128,7 +128,7 @@ async def test_concurrent_commands_on_a_new_entity_activate_it_once(store):
 
 
 async def test_a_slow_subscriber_overflows_to_the_store_and_loses_nothing(store, monkeypatch):
-    monkeypatch.setattr(host_module, "SUBSCRIBER_BUFFER", 5)
+    monkeypatch.setattr(host_cells, "SUBSCRIBER_BUFFER", 5)
     table = EntityTable(store)
     await table.ask("counter", "flood", {"type": "add", "amount": 1})
     tail = table.subscribe("counter", "flood", 1)
