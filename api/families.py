@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import log_api, metrics
+from api import console, log_api, metrics
 from api.edge import current_request_id, detail_responses
 from api.middleware import EdgeMiddleware, ErrorBody, default_error
 from api.family import Family
@@ -132,7 +132,9 @@ def _template(path_format: str) -> re.Pattern[str]:
 
 def build_app(families: list[Family]) -> FastAPI:
     """One FastAPI app: the edge middleware, the platform's routes, then each family's."""
-    app = FastAPI(title="actorlog", version="0.1.0")
+    # /docs and /redoc are the console's: Swagger UI's and ReDoc's files served from the
+    # package, not a CDN (api/console)
+    app = FastAPI(title="actorlog", version="0.1.0", docs_url=None, redoc_url=None)
 
     def document() -> dict:
         """FastAPI's document, with the event codec's bounds written in (api/openapi_doc.py);
@@ -154,8 +156,10 @@ def build_app(families: list[Family]) -> FastAPI:
                            allow_headers=["*"], expose_headers=["x-request-id"],
                            allow_credentials="*" not in origins, max_age=600)
     for router in (log_api.router, log_api.info_router, log_api.tail_router, metrics.router,
+                   console.pages_router, console.catalog_router,
                    *(r for family in families for r in family.routers)):
         app.include_router(router)
+    app.get("/", include_in_schema=False)(console.landing(families))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -21,6 +21,11 @@ __all__ = ["Family"]
 class Family:
     name: str
     routers: tuple[APIRouter, ...]
+    #: what the landing page (GET /) calls it and says of it, and the tag of its routes in
+    #: the API document (its link goes there)
+    title: str = ""
+    summary: str = ""
+    doc_tag: str = ""
     #: modules that register the family's entity kinds (imported by every host)
     kind_modules: tuple[str, ...] = ()
     #: "module:function" factories of services its kinds use (see runtime/services.py)

@@ -24,8 +24,9 @@ from runtime.events import Event, split_stream_id, stream_id
 from runtime.host import replay
 from runtime.placement import host_name
 from runtime.registry import get_kind
-from schemas.log_api import (EntitiesPage, EntityOut, EventOut, EventsPage, HostInfo, RuntimeInfo,
-                             StateOut)
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
+from schemas.log_api import (EntitiesPage, EntityOut, EventOut, EventsPage, ForkIn, ForkOut,
+                             HostInfo, RuntimeInfo, StateOut)
 
 _GUARD = {"route_class": OperatorRoute, "responses": detail_responses(401, 404)}
 router = APIRouter(prefix="/v1/actors", tags=["log"], **_GUARD)
@@ -174,6 +175,30 @@ async def tail(websocket: WebSocket, kind: str, entity_id: str) -> None:
                 next_seq = event.seq + 1
 
     await session.run_until_gone(pump())
+
+
+@router.post("/{kind}/{entity_id}/fork", response_model=ForkOut, status_code=201,
+             responses=detail_responses(401, 404, 409))
+async def fork(kind: KindName, entity_id: EntityId, body: ForkIn,
+               rt: Annotated[Runtime, Depends(get_runtime)]) -> ForkOut:
+    """A new entity of the kind whose log starts with this one's first ``version`` events (the
+    first copy's metadata says forked_from), as its kind folds them today; work the copy
+    leaves open is closed by the kind's recovery, as after a crash. It then goes on by
+    itself: send it commands as any other. 409 for an id that has events already."""
+    _kind(kind)
+    last = await rt.store.last_version(stream_id(kind, entity_id))
+    if last == 0:
+        raise HTTPException(404, f"{kind} {entity_id!r} has no events")
+    if body.version > last:
+        raise HTTPException(422, f"version {body.version} is beyond the last version {last}")
+    try:
+        new = await rt.client.ref(kind, entity_id).afork(body.version, body.id)
+    except ActorError as exc:
+        raise HTTPException({"exists": 409, "bad_request": 422}.get(exc.code, 503),
+                            exc.message) from None
+    except (OutcomeUnknown, Unavailable) as exc:
+        raise HTTPException(503, str(exc)) from None
+    return ForkOut(kind=kind, id=new.id, forked_from=entity_id, version=body.version)
 
 
 @info_router.get("", response_model=RuntimeInfo)

@@ -85,6 +85,12 @@ class ActorHost:
             outcome.events = outcome.events[-1:]
         return outcome
 
+    async def fork(self, kind: str, entity_id: str, source_id: str, version: int
+                   ) -> Outcome | ErrorReply:
+        """``entity_id`` made a fork of ``source_id`` at ``version`` (EntityTable.fork)."""
+        self._ensure_reaper()
+        return await self.table.fork(kind, entity_id, source_id, version)
+
     async def cancel(self, kind: str, entity_id: str, reason: str = "cancelled",
                      where: dict[str, Any] | None = None) -> dict[str, Any]:
         """Runs beside the entity's command (max_concurrency): a signal is never queued."""

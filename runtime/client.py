@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from typing import Any, AsyncIterator, Iterator
 
 import ray
@@ -333,6 +334,14 @@ class ActorRef:
         return _unwrap(self._call(idempotency_key is not None, "ask", self.kind, self.id,
                                   command, idempotency_key, with_state, deadline, brief))
 
+    def fork(self, version: int, new_id: str | None = None) -> "ActorRef":
+        """A new entity of this kind whose log starts with this one's first ``version``
+        events (the first says where it was forked from), then goes on by itself; its ref.
+        ``new_id``: its id (a new one by default); an id with events is refused (exists)."""
+        new = self.client.ref(self.kind, new_id or uuid.uuid4().hex)
+        _unwrap(new._call(False, "fork", self.kind, new.id, self.id, version))
+        return new
+
     def cancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
                ) -> dict[str, Any]:
         """Stop the command running on the entity, now, not after it: it sees CancelledError
@@ -410,6 +419,11 @@ class ActorRef:
         return _unwrap(await self._acall(idempotency_key is not None, "ask", self.kind, self.id,
                                          command, idempotency_key, with_state, deadline,
                                          brief))
+
+    async def afork(self, version: int, new_id: str | None = None) -> "ActorRef":
+        new = self.client.ref(self.kind, new_id or uuid.uuid4().hex)
+        _unwrap(await new._acall(False, "fork", self.kind, new.id, self.id, version))
+        return new
 
     async def acancel(self, reason: str = "cancelled", where: dict[str, Any] | None = None
                       ) -> dict[str, Any]:

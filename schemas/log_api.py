@@ -85,3 +85,18 @@ class RuntimeInfo(BaseModel):
     pid: int
     store: str = Field(description="the event store's kind: sqlite or postgresql")
     hosts: list[HostInfo]
+
+
+class ForkIn(BaseModel):
+    """POST /v1/actors/{kind}/{id}/fork: a new entity from this one's log up to ``version``."""
+
+    version: int = Field(ge=1, le=100_000, description="the source's version to fork at")
+    id: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^/\x00-\x1f]+$",
+                           description="the new entity's id (a new one by default)")
+
+
+class ForkOut(BaseModel):
+    kind: str
+    id: str
+    forked_from: str
+    version: int

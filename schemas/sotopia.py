@@ -321,3 +321,21 @@ class BatchProgress(BaseModel):
     resumed: int = Field(description="episodes resumed from their last turn after a cut")
     runs: int
     cuts: int
+
+
+class EpisodeFork(BaseModel):
+    """POST /v1/episodes/{id}/fork (ours): a new episode from this one's log up to
+    ``version``, with another model for one agent if given, carried on from there."""
+
+    version: int = Field(ge=1, le=100_000, description="the source's version to fork at (the "
+                                                       "console's slider)")
+    agent: Literal[1, 2] = Field(2, description="the agent whose model changes")
+    model: str | None = Field(None, min_length=1, max_length=200,
+                              description="its model from then on (unset: it keeps its own)")
+
+
+class Forked(BaseModel):
+    kind: str
+    id: str = Field(description="the new entity's id")
+    forked_from: str = Field(description="the source's id")
+    version: int = Field(description="the source's version it was forked at")

@@ -12,10 +12,13 @@ Commands
           (resumed, then as start); anything else is left alone.
   stop    {"reason"} -> stopped, for an episode waiting for a human (a running one is
           stopped with the platform's cancel and commits stopped itself).
+  set_model {"agent": 1|2, "model"} -> model_changed, on an episode cut where it stood (a
+          fork: the runtime's fork copies its log up to a version, and its recovery cuts it).
   delete  {} -> deleted.
 A step's model call that fails is retried by the model port's one policy (llm/port.py), and
-then the agent does nothing that step; the turn event keeps every attempt's error. An episode cut by a crash is closed at the next
-activation with cut, and ``resume`` carries it on: the log says both.
+then the agent does nothing that step; the turn event keeps every attempt's error. An episode
+cut by a crash is closed at the next activation with cut, and ``resume`` carries it on: the
+log says both.
 """
 
 from __future__ import annotations
@@ -160,6 +163,21 @@ def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         return None
     return NewEvent("stopped", {"reason": str(cmd.get("reason") or "stopped"),
                                 "at_step": len(state["steps"])})
+
+
+@episode.command("set_model")
+def set_model(state: dict, cmd: dict, ctx: Context) -> NewEvent:
+    """Another model for one agent (1 or 2), on an episode cut where it stood: what a fork
+    from turn N with another model does before it goes on."""
+    agent, model = cmd.get("agent"), cmd.get("model")
+    if state["setup"] is None or state["status"] == "deleted":
+        raise Rejected(f"Episode with id={ctx.entity_id} not found", code="not_found")
+    if state["status"] != "cut":
+        raise Rejected("a model is changed only on an episode cut where it stood (a fork), "
+                       f"not on one that is {state['status']}", code="conflict")
+    if agent not in (1, 2) or not isinstance(model, str) or not 0 < len(model) <= 200:
+        raise Rejected("set_model takes agent 1 or 2 and a model name", code="invalid")
+    return NewEvent("model_changed", {"agent": agent, "model": model})
 
 
 @episode.command("delete")
@@ -338,6 +356,14 @@ def cut(state: dict, data: dict) -> dict:
 def resumed(state: dict, data: dict) -> dict:
     state["history"].append(["resumed", data["from_step"]])
     state["status"] = state.pop("resume_to", "running")
+    return state
+
+
+@episode.event("model_changed")
+def model_changed(state: dict, data: dict) -> dict:
+    models = list(state["setup"]["models"])
+    models[data["agent"]] = data["model"]
+    state["setup"] = {**state["setup"], "models": models}
     return state
 
 

@@ -16,7 +16,9 @@ from llm.service import MODEL_PORT
 
 __all__ = ["FAMILY"]
 
-FAMILY = Family("agent_chat", (routes.router,), kind_modules=("actors.chat",),
+FAMILY = Family("agent_chat", (routes.router,), title="Agent chat",
+                summary="a tool agent whose steps stream over WebSocket /chat/{chat_id}",
+                doc_tag="agent chat", kind_modules=("actors.chat",),
                 services=(MODEL_PORT, AGENT_TOOLS), settings=AgentSettings,
                 # chats a crash left with a message under way are closed at start, not when
                 # next used

@@ -34,6 +34,9 @@ def _sweep_every(rt: Any) -> float:
 
 
 FAMILY = Family("avatar", (routes.router, socket.router), kind_modules=("actors.avatar",),
+                title="Avatar sessions",
+                summary="the token and session flow, and a session WebSocket carrying audio",
+                doc_tag="avatar sessions",
                 settings=AvatarSettings,
                 background=(Work("avatar: the audio retention sweep", _sweep_audio,
                                  every=_sweep_every),),

@@ -20,6 +20,8 @@ async def ok() -> dict[str, bool]:
     return {"ok": True}
 
 
-FAMILY = Family("opengpts", (router,), kind_modules=("actors.assistant", "actors.documents",
-                                                 "actors.thread"),
+FAMILY = Family("opengpts", (router,), title="OpenGPTs",
+                summary="assistants, threads and runs streamed as server-sent events",
+                doc_tag="opengpts: assistants",
+                kind_modules=("actors.assistant", "actors.documents", "actors.thread"),
                 services=(MODEL_PORT,), settings=OpenGptsSettings)

@@ -16,7 +16,9 @@ from runtime.services import ENTITIES
 __all__ = ["FAMILY"]
 
 FAMILY = Family(
-    "sotopia", (routes.router, socket.router),
+    "sotopia", (routes.router, socket.router), title="Sotopia",
+    summary="social simulation: agents, scenarios, episodes scored with SOTOPIA-Eval, batches",
+    doc_tag="sotopia",
     kind_modules=("actors.sotopia.profiles", "actors.sotopia.episode", "actors.sotopia.batch"),
     services=(MODEL_PORT, ENTITIES), settings=SotopiaSettings,
     background=(

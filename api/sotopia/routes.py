@@ -22,7 +22,8 @@ from api.sotopia import batches, service
 from api.sotopia.views import episode_log, status_of
 from llm.service import model_port
 from schemas.sotopia import (AgentProfile, BatchProgress, BatchRequest, CustomEvaluationDimension,
-                             CustomEvaluationDimensionsWrapper, EnvironmentProfile, EpisodeLog,
+                             CustomEvaluationDimensionsWrapper, EnvironmentProfile, EpisodeFork,
+                             EpisodeLog, Forked,
                              PK_CHARS, RelationshipProfile, RelationshipType,
                              SimulationEpisodeInitiation, SimulationRequest)
 
@@ -280,6 +281,24 @@ async def simulation_status(episode_pk: str, rt: Rt) -> str:
     evaluation failed: the episode's reasoning says why)."""
     found = await service.episodes_by(rt, "id", episode_pk)
     return status_of(found[0][1])
+
+
+@router.post("/v1/episodes/{episode_id}/fork", response_model=Forked, status_code=202)
+async def fork_episode(episode_id: str, body: EpisodeFork, rt: Rt) -> Forked:
+    """A new episode whose log starts with this one's events up to ``version`` (its first
+    event says forked_from), with ``model`` for ``agent`` when given; it goes on in its own
+    actor from there (202 once it is under way). Paired with its source, a comparison of two
+    models from the same opening."""
+    new = await service.fork_episode(rt, episode_id, body.version, body.agent, body.model)
+    return Forked(kind="sotopia_episode", id=new, forked_from=episode_id, version=body.version)
+
+
+@router.post("/v1/episodes/{episode_id}/stop", response_model=Literal["Started", "Completed",
+                                                                      "Error"])
+async def stop_episode(episode_id: str, rt: Rt) -> str:
+    """Stops the episode (ours): what runs on it stops now, and nothing resumes it after.
+    Answers its non-streaming status once its log says so."""
+    return status_of(await service.stop_episode(rt, episode_id))
 
 
 # ------------------------------------------------------------------ batches (ours)

@@ -26,9 +26,10 @@ from actors.sotopia import episode as episode_kind
 from actors.sotopia.batch import BATCH
 from actors.sotopia.episode import EPISODE
 from actors.sotopia.profiles import AGENT, DIMENSION, DIMENSION_LIST, RELATIONSHIP, SCENARIO
-from api.commands import Refused, ask, launch
+from api.commands import Refused, ask, launch, refused
 from api.runtime import Runtime
 from api.sotopia.directory import Directory, directory_for
+from runtime.client import ActorError, OutcomeUnknown, Unavailable
 from runtime.events import stream_id
 from runtime.host import replay
 from runtime.registry import get_kind
@@ -37,7 +38,7 @@ __all__ = ["Missing", "agents_by", "create_dimension_list", "delete", "delete_di
            "delete_episode", "dimension_lists", "dimensions_named", "directory",
            "episodes_by", "list_episodes", "new_pk", "put", "read_episode", "read_episodes",
            "ready", "relationship_of", "resolve_setup", "resume_if_due", "resume_stalled",
-           "scenarios_by", "start_episode", "start_simulation"]
+           "scenarios_by", "start_episode", "start_simulation", "fork_episode", "stop_episode"]
 
 log = logging.getLogger("ray.serve")
 RESUME_AT_ONCE = 16
@@ -329,6 +330,50 @@ async def delete_episode(rt: Runtime, episode_id: str) -> None:
     ref = rt.client.ref(EPISODE, episode_id)
     await ref.acancel("deleted")
     await ask(ref, {"type": "delete"})
+
+
+async def stop_episode(rt: Runtime, episode_id: str, reason: str = "stopped by a client"
+                       ) -> dict[str, Any]:
+    """Stop the episode: a signal to what runs on it, then a stop command (for one waiting
+    for a human, or between steps); a stop is never undone by an automatic resume. Its
+    state once its log says so."""
+    if await read_episode(rt, episode_id) is None:
+        raise Missing(f"Episode with id={episode_id} not found")
+    ref = rt.client.ref(EPISODE, episode_id)
+    await ref.acancel(reason)
+    await ask(ref, {"type": "stop", "reason": reason})
+    state = await read_episode(rt, episode_id)
+    return state or {}
+
+
+async def fork_episode(rt: Runtime, episode_id: str, version: int, agent: int | None = None,
+                       model: str | None = None) -> str:
+    """A new episode whose log is this one's up to ``version`` (its first event says
+    forked_from), with ``model`` for ``agent`` (1 or 2) when given, carried on from there in
+    its host; its id, once it is under way. An episode that had ended by then is refused: fork
+    it at an earlier version."""
+    state = await read_episode(rt, episode_id)
+    if state is None:
+        raise Missing(f"Episode with id={episode_id} not found")
+    ref = rt.client.ref(EPISODE, episode_id)
+    then, at, _ = await replay(rt.store, get_kind(EPISODE), stream_id(EPISODE, episode_id),
+                               version)
+    if at != version:
+        raise Refused("invalid", f"episode {episode_id} has {at} events, not {version}")
+    if then["setup"] is None:
+        raise Refused("invalid", f"version {version} of episode {episode_id} is before its "
+                                 "start: fork it at a later one")
+    if then["status"] in episode_kind.FINISHED:
+        raise Refused("invalid", f"episode {episode_id} had ended ({then['status']}) at version "
+                                 f"{version}: fork it at an earlier one")
+    try:
+        fork = await ref.afork(version, new_pk())
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        raise refused(exc) from None
+    if agent is not None and model is not None:
+        await ask(fork, {"type": "set_model", "agent": agent, "model": model})
+    await launch(fork, {"type": "resume"})
+    return fork.id
 
 
 async def resume_if_due(rt: Runtime, episode_id: str) -> bool:

@@ -9,12 +9,14 @@ import time
 from typing import Any, AsyncIterator
 
 from runtime.entity import Context, Fenced, Outcome, Rejected, Unknown, Unreadable
-from runtime.events import Event, NewEvent
+from runtime.events import Event, NewEvent, stream_id
 from runtime.host.cells import Cell, ErrorReply, Stopped, to_the_end
 from runtime.stores.base import StoreError, WrongExpectedVersion
 
 #: what a command's end puts after its progress in ask_stream's queue
 _ENDED = object()
+#: the most events one fork copies (read and appended in one go)
+MAX_FORK_EVENTS = 100_000
 
 
 class Commands:
@@ -48,6 +50,55 @@ class Commands:
             self._release(cell)
             self.kind_counters[kind_name]["commands"] += 1
             self.command_seconds[kind_name].observe(time.perf_counter() - started)
+
+    async def fork(self, kind_name: str, entity_id: str, source_id: str, version: int
+                   ) -> Outcome | ErrorReply:
+        """A new entity whose log starts with the first ``version`` events of ``source_id``
+        (same kind), as its kind folds them today; the first copy's metadata says
+        {"forked_from": {"stream", "version"}}. Work the copied log leaves open is closed by
+        the kind's recovery, as a crash's would be (an episode copied mid-run is cut, and
+        resume carries it on). Runs in the new entity's mailbox, its one writer; refused
+        (exists) when it has events already, and before anything is read when ``version`` is
+        out of bounds."""
+        if not 1 <= version <= MAX_FORK_EVENTS:
+            return ErrorReply("bad_request", f"a fork copies 1 to {MAX_FORK_EVENTS} events")
+        try:
+            cell = await self._acquire(kind_name, entity_id)
+        except Unknown as exc:
+            return ErrorReply("unknown_kind", str(exc))
+        except (WrongExpectedVersion, StoreError) as exc:
+            return ErrorReply("unavailable", f"could not activate {kind_name}/{entity_id}: {exc}")
+        try:
+            if cell.version:
+                return ErrorReply("exists", f"{cell.stream} has events already: a fork needs "
+                                            "an id of its own")
+            source = stream_id(kind_name, source_id)
+            events = await self.store.read(source, 1, version)
+            if len(events) != version:
+                return ErrorReply("bad_request", f"{source} has {len(events)} events, not "
+                                                 f"{version}")
+            origin = {"forked_from": {"stream": source, "version": version}}
+            copies = [NewEvent(e.type, cell.kind.upcast(e),
+                               {**(e.metadata or {}), **origin} if i == 0 else e.metadata)
+                      for i, e in enumerate(events)]
+            _, stored = await self._append(cell, copies, None)
+            closing = cell.kind.recover(cell.state)
+            if closing:
+                _, more = await self._append(cell, closing, None)
+                stored += more
+            self.counters["forks"] += 1
+            return Outcome(cell.stream, cell.version, stored[-1:], False, None)
+        except Rejected as exc:
+            return ErrorReply(exc.code, exc.message)
+        except Unreadable as exc:
+            return ErrorReply("unreadable", str(exc))
+        except WrongExpectedVersion as exc:
+            self._drop(cell)
+            return ErrorReply("conflict", str(exc))
+        except StoreError as exc:
+            return ErrorReply("unavailable", f"event store failure: {exc}")
+        finally:
+            self._release(cell)
 
     async def _handle(self, cell: Cell, command: dict[str, Any], key: str | None,
                       with_state: bool, progress: "asyncio.Queue[Any] | None",
