@@ -168,7 +168,7 @@ def test_start_watch_rewind_and_fork_an_episode(site, page):
     _until(page, "[...document.querySelectorAll('#events li')]"
                  ".some(li => li.textContent.startsWith('evaluated'))", 90)
     types = [e.type for e in client.ref("sotopia_episode", fork_id).events()]
-    assert types[second:second + 3] == ["cut", "model_changed", "resumed"]
+    assert types[second:second + 3] == ["cut", "models_changed", "resumed"]
     first_event = client.ref("sotopia_episode", fork_id).events(1, 1)[0]
     assert first_event.metadata["forked_from"] == {"stream": f"sotopia_episode/{episode_id}",
                                                     "version": second}
@@ -227,3 +227,22 @@ def test_fork_over_http_and_from_python(site):
     assert from_python.state() == source.state()
     assert from_python.events(1, 1)[0].metadata["forked_from"] == {
         "stream": f"counter/{source.id}", "version": 3}
+
+
+def test_a_small_batch_started_then_forked_shows_the_paired_difference(site, page):
+    _sign_in(page, site[0])
+    page.click("#start-batch")
+    page.fill("#dialog input[type=number]", "1")
+    page.click("#dialog button[value=ok]")
+    page.wait_for_selector("#entity-title:has-text('sotopia_batch')")
+    _until(page, "document.querySelector('#family-view h3') && document.querySelector("
+                 "'#family-view h3').textContent.startsWith('batch finished')", 120)
+    page.click("#fork")
+    page.fill("#dialog input[type=number]", "2")
+    page.click("#dialog button[value=ok]")
+    page.wait_for_selector("#family-view p:has-text('forks of batch')", timeout=30_000)
+    _until(page, "document.querySelector('#family-view h3').textContent"
+                 ".startsWith('batch finished')", 120)
+    page.wait_for_selector("#family-view h4:has-text('paired difference')", timeout=30_000)
+    assert page.locator("#family-view table.paired tbody tr").count() >= 8  # overall + 7
+    _shot(page, "batch-fork")

@@ -67,16 +67,16 @@ async def test_an_episode_forked_at_turn_two_with_another_model_goes_on_from_the
     assert not isinstance(await table.fork(EPISODE, "fork", "src", at), ErrorReply)
     _, cut = await table.state(EPISODE, "fork")
     assert cut["status"] == "cut" and len(cut["steps"]) == 2  # the copy's open run, closed
-    changed = await table.ask(EPISODE, "fork", {"type": "set_model", "agent": 2,
-                                                "model": "slow"})
-    assert not isinstance(changed, ErrorReply), changed
-    await table.ask(EPISODE, "fork", {"type": "resume"})
+    refused = await table.ask(EPISODE, "fork", {"type": "resume", "models": ["builtin"]})
+    assert isinstance(refused, ErrorReply) and refused.code == "invalid"
+    await table.ask(EPISODE, "fork", {"type": "resume",
+                                      "models": ["builtin", "builtin", "slow"]})
     _, done = await table.state(EPISODE, "fork")
     assert done["status"] == "completed" and done["setup"]["models"] == [
         "builtin", "builtin", "slow"]
     assert done["steps"][:2] == (await table.state(EPISODE, "src", at))[1]["steps"]
     types = [e.type for e in await table.store.read(f"{EPISODE}/fork", 1)]
-    assert types[at:at + 3] == ["cut", "model_changed", "resumed"]
-    # a model is changed only on a cut episode: never on one that runs or has ended
-    ended = await table.ask(EPISODE, "fork", {"type": "set_model", "agent": 1, "model": "x"})
-    assert isinstance(ended, ErrorReply) and ended.code == "conflict"
+    assert types[at:at + 3] == ["cut", "models_changed", "resumed"]
+    # an episode that has ended is left alone: no model changes under a finished result
+    await table.ask(EPISODE, "fork", {"type": "resume", "models": ["x", "x", "x"]})
+    assert (await table.state(EPISODE, "fork"))[1]["setup"]["models"][0] == "builtin"

@@ -8,12 +8,13 @@ Commands
           terminated and evaluated | evaluation_failed. The command ends early when the next
           actor is a human (awaiting_human) and ``act`` carries the episode on.
   act     {"agent": index, "action"} -> human_turn, then as start.
-  resume  {} -> an episode cut by a crash (cut) goes on from its last committed step
-          (resumed, then as start); anything else is left alone.
+  resume  {"models"?} -> an episode cut by a crash (cut) goes on from its last committed step
+          (resumed, then as start); anything else is left alone. With "models" ([evaluator,
+          agent 1, agent 2]) that differ from its own, models_changed first: how a fork (the
+          runtime copies the log up to a version; recovery cuts the copy) goes on with
+          another model.
   stop    {"reason"} -> stopped, for an episode waiting for a human (a running one is
           stopped with the platform's cancel and commits stopped itself).
-  set_model {"agent": 1|2, "model"} -> model_changed, on an episode cut where it stood (a
-          fork: the runtime's fork copies its log up to a version, and its recovery cuts it).
   delete  {} -> deleted.
 A step's model call that fails is retried by the model port's one policy (llm/port.py), and
 then the agent does nothing that step; the turn event keeps every attempt's error. An episode
@@ -152,6 +153,13 @@ async def act(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent
 async def resume(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent | None:
     if state["status"] != "cut":
         return None
+    models = cmd.get("models")
+    if models is not None and models != state["setup"]["models"]:
+        if not (isinstance(models, list) and len(models) == len(state["setup"]["models"])
+                and all(isinstance(m, str) and 0 < len(m) <= 200 for m in models)):
+            raise Rejected("models is [evaluator, agent 1, agent 2], names of 1 to 200 "
+                           "characters", code="invalid")
+        await ctx.commit(NewEvent("models_changed", {"models": models}))
     await ctx.commit(NewEvent("resumed", {"from_step": len(state["steps"])}))
     ctx.emit({"resumed": len(state["steps"])})
     return await _advance(ctx)
@@ -163,21 +171,6 @@ def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
         return None
     return NewEvent("stopped", {"reason": str(cmd.get("reason") or "stopped"),
                                 "at_step": len(state["steps"])})
-
-
-@episode.command("set_model")
-def set_model(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    """Another model for one agent (1 or 2), on an episode cut where it stood: what a fork
-    from turn N with another model does before it goes on."""
-    agent, model = cmd.get("agent"), cmd.get("model")
-    if state["setup"] is None or state["status"] == "deleted":
-        raise Rejected(f"Episode with id={ctx.entity_id} not found", code="not_found")
-    if state["status"] != "cut":
-        raise Rejected("a model is changed only on an episode cut where it stood (a fork), "
-                       f"not on one that is {state['status']}", code="conflict")
-    if agent not in (1, 2) or not isinstance(model, str) or not 0 < len(model) <= 200:
-        raise Rejected("set_model takes agent 1 or 2 and a model name", code="invalid")
-    return NewEvent("model_changed", {"agent": agent, "model": model})
 
 
 @episode.command("delete")
@@ -359,11 +352,9 @@ def resumed(state: dict, data: dict) -> dict:
     return state
 
 
-@episode.event("model_changed")
-def model_changed(state: dict, data: dict) -> dict:
-    models = list(state["setup"]["models"])
-    models[data["agent"]] = data["model"]
-    state["setup"] = {**state["setup"], "models": models}
+@episode.event("models_changed")
+def models_changed(state: dict, data: dict) -> dict:
+    state["setup"] = {**state["setup"], "models": list(data["models"])}
     return state
 
 

@@ -366,13 +366,14 @@ async def fork_episode(rt: Runtime, episode_id: str, version: int, agent: int | 
     if then["status"] in episode_kind.FINISHED:
         raise Refused("invalid", f"episode {episode_id} had ended ({then['status']}) at version "
                                  f"{version}: fork it at an earlier one")
+    models = list(then["setup"]["models"])
+    if agent is not None and model is not None:
+        models[agent] = model
     try:
         fork = await ref.afork(version, new_pk())
     except (ActorError, OutcomeUnknown, Unavailable) as exc:
         raise refused(exc) from None
-    if agent is not None and model is not None:
-        await ask(fork, {"type": "set_model", "agent": agent, "model": model})
-    await launch(fork, {"type": "resume"})
+    await launch(fork, {"type": "resume", "models": models})
     return fork.id
 
 
