@@ -241,3 +241,13 @@ def agent_types() -> list[str]:
 
 def llm_types() -> list[str]:
     return list(_load("config_schema.json")["$defs"]["LLMType"]["enum"])
+
+
+class ThreadFork(BaseModel):
+    """POST /threads/{thread_id}/fork (ours): a new thread of the caller's from this one's
+    history up to a checkpoint, with messages written to it (a known id: an edit)."""
+
+    checkpoint_id: str = Field(min_length=1, max_length=200, description=(
+        "a checkpoint of the thread's history (config.configurable.checkpoint_id)"))
+    messages: list[MessageIn] = Field(default_factory=list, max_length=100, description=(
+        "written to the fork: one whose id is the thread's replaces that message"))

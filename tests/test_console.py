@@ -246,3 +246,49 @@ def test_a_small_batch_started_then_forked_shows_the_paired_difference(site, pag
     page.wait_for_selector("#family-view h4:has-text('paired difference')", timeout=30_000)
     assert page.locator("#family-view table.paired tbody tr").count() >= 8  # overall + 7
     _shot(page, "batch-fork")
+
+
+def test_a_thread_forked_at_a_checkpoint_with_an_edited_message(site):
+    base, _ = site
+    me, other = ({"opengpts_user_id": f"u-{uuid.uuid4().hex[:6]}"} for _ in range(2))
+    aid = httpx.post(f"{base}/assistants", cookies=me, json={
+        "name": "bot", "config": {"configurable": {"type": "chatbot"}}}).json()["assistant_id"]
+    tid = httpx.post(f"{base}/threads", cookies=me, json={"assistant_id": aid,
+                                                            "name": "t"}).json()["thread_id"]
+    for mid, text in (("m1", "first question"), ("m2", "second question")):
+        httpx.post(f"{base}/threads/{tid}/state", cookies=me, json={"values": [
+            {"type": "human", "content": text, "id": mid}]})
+    history = httpx.get(f"{base}/threads/{tid}/history", cookies=me).json()
+    first = history[-1]["config"]["configurable"]["checkpoint_id"]  # oldest: m1 alone
+    url = f"{base}/threads/{tid}/fork"
+    edit = {"checkpoint_id": first, "messages": [
+        {"type": "human", "content": "the first question, edited", "id": "m1"}]}
+    assert httpx.post(url, cookies=other, json=edit).status_code == 404  # not theirs
+    assert httpx.post(url, cookies=me, json={"checkpoint_id": "nope"}).status_code == 404
+    made = httpx.post(url, cookies=me, json=edit)
+    assert made.status_code == 200, made.text
+    fork = made.json()["thread_id"]
+    assert fork != tid and made.json()["assistant_id"] == aid
+    values = httpx.get(f"{base}/threads/{fork}/state", cookies=me).json()["values"]
+    assert [(m["id"], m["content"]) for m in values] == [("m1", "the first question, edited")]
+    before = httpx.get(f"{base}/threads/{tid}/state", cookies=me).json()["values"]
+    assert [m["content"] for m in before] == ["first question", "second question"]
+    assert fork in [t["thread_id"] for t in httpx.get(f"{base}/threads/", cookies=me).json()]
+
+
+def test_an_episode_stopped_from_the_console_api_stays_stopped(site):
+    base, client = site
+    agents = httpx.get(f"{base}/agents").json()
+    env = httpx.get(f"{base}/scenarios").json()[0]["pk"]
+    pk = httpx.post(f"{base}/simulate", json={
+        "env_id": env, "agent_ids": [agents[0]["pk"], agents[1]["pk"]],
+        "models": ["slow-model"] * 3, "max_turns": 20, "tag": "stop"})
+    assert pk.status_code == 202, pk.text
+    pk = pk.text
+    poll(lambda: [e.type for e in client.ref("sotopia_episode", pk).events()],
+         lambda types: "turn" in types, 30)
+    stopped = httpx.post(f"{base}/v1/episodes/{pk}/stop")
+    assert stopped.status_code == 200 and stopped.json() == "Error"
+    types = [e.type for e in client.ref("sotopia_episode", pk).events()]
+    assert types[-1] == "stopped"
+    assert httpx.post(f"{base}/v1/episodes/nothing/stop").status_code == 404

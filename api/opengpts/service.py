@@ -225,6 +225,31 @@ async def history(rt: Runtime, user_id: str, tid: str, limit: int, before: str |
     return kept[::-1]
 
 
+async def fork_thread(rt: Runtime, user_id: str, tid: str, checkpoint_id: str,
+                      messages: list[dict[str, Any]] | None = None) -> tuple[str, dict]:
+    """A new thread of the caller's whose log is this one's up to the checkpoint (a
+    checkpoint_id from its history; its first event says forked_from), then ``messages``
+    written to it (one with a known id replaces it: an edited message). (id, its state)."""
+    await owned_thread(rt, user_id, tid)
+    version = None
+    async for event in rt.store.iter_stream(stream_id("thread", tid)):
+        if event.type in CHECKPOINTS and checkpoint(tid, event.seq)["configurable"][
+                "checkpoint_id"] == checkpoint_id:
+            version = event.seq
+            break
+    if version is None:
+        raise Refused("not_found", "Checkpoint not found")
+    try:
+        fork = await rt.client.ref("thread", tid).afork(version, new_id())
+    except (ActorError, OutcomeUnknown, Unavailable) as exc:
+        raise refused(exc) from None
+    if messages:
+        bot = await visible_assistant(rt, user_id, (await read(rt, "thread", fork.id))[
+            "assistant_id"]) or {}
+        await write_messages(rt, user_id, fork.id, messages, bot)
+    return fork.id, await read(rt, "thread", fork.id)
+
+
 # ------------------------------------------------------------------ runs
 
 def bot_of(conf: dict[str, Any]) -> dict[str, Any]:

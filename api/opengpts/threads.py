@@ -15,7 +15,8 @@ from api.opengpts.common import JSON, ClientId, messages_from, thread_view
 from api.opengpts.common import router as family_router
 from api.runtime import Runtime, get_runtime
 from schemas.opengpts import (CheckpointRef, HistoryQuery, LegacyMessages, LegacyMessagesPost,
-                              Status, Thread, ThreadPayload, ThreadState, ThreadStatePost)
+                              Status, Thread, ThreadFork, ThreadPayload, ThreadState,
+                              ThreadStatePost)
 
 router = family_router("/threads", "opengpts: threads")
 
@@ -81,6 +82,16 @@ async def post_state(tid: str, body: ThreadStatePost, me: Me, rt: Rt) -> JSON:
         messages = messages_from(raw, ["body", "values", "messages"])
     await service.write_messages(rt, me.user_id, tid, messages, assistant)
     return JSON(None)
+
+
+@router.post("/{tid}/fork", response_model=Thread)
+async def fork_thread(tid: str, body: ThreadFork, me: Me, rt: Rt) -> JSON:
+    """Ours: a new thread of the caller's whose log is this one's up to ``checkpoint_id`` (a
+    checkpoint of its history; the fork's first event says forked_from), with ``messages``
+    written to it: one with a message's id replaces it, an edit to run again from there."""
+    new, state = await service.fork_thread(rt, me.user_id, tid, body.checkpoint_id,
+                                           [m.to_dict() for m in body.messages])
+    return JSON(thread_view(new, state))
 
 
 @router.get("/{tid}/messages", response_model=LegacyMessages)
