@@ -185,6 +185,7 @@ class EntityKind:
         self._snapshot_upcasters: dict[int, Upcaster] = {}
         self._queries: dict[str, Callable[[State, Any], Any]] = {}
         self._recovery: RecoveryHandler | None = None
+        self._on_fork: RecoveryHandler | None = None
 
     def command(self, name: str) -> Callable[[CommandHandler], CommandHandler]:
         def register(fn: CommandHandler) -> CommandHandler:
@@ -288,6 +289,19 @@ class EntityKind:
         if self._recovery is None:
             return []
         return self.checked("recovery", self._recovery(state))
+
+    def forked(self, fn: RecoveryHandler) -> RecoveryHandler:
+        """Register what to store on a fork, after the copied events: what closes the work the
+        copy left open when that must differ from a crash's recovery (an episode copied
+        mid-run waits for whoever forked it to say how it goes on, where a crash's cut is
+        resumed by the sweep). Without one, a fork closes its copy as recovery would."""
+        self._on_fork = fn
+        return fn
+
+    def close_fork(self, state: State) -> list[NewEvent]:
+        if self._on_fork is None:
+            return self.recover(state)
+        return self.checked("fork", self._on_fork(state))
 
     @property
     def command_types(self) -> list[str]:

@@ -24,7 +24,7 @@ import websockets.sync.client as ws
 from websockets.exceptions import ConnectionClosed
 
 from actors.avatar import AVATAR_SESSION
-from tests.conftest import fixtures_dir, kill_hosts, poll, start_inprocess_server
+from tests.conftest import OPERATOR, fixtures_dir, kill_hosts, poll, start_inprocess_server
 
 KEY, OTHER_KEY = "test-api-key-123", "another-customers-key"
 
@@ -527,6 +527,13 @@ def test_a_wav_yields_a_lipsync_track_that_follows_its_loudness(server, tmp_path
     assert segment["frames"] == 66 and segment["samples"] == int(2.2 * 16000)
     with wave.open(os.path.join(data, "avatar_audio", segment["blob"])) as w:
         assert w.readframes(w.getnframes()) == pcm
+    # the console reads the same track back from the audio, with the operator token only
+    url = f"{base}/v1/avatar/sessions/{session_id}/segments/{segment['segment']}/lipsync"
+    assert httpx.get(url).status_code == 401
+    track = httpx.get(url, headers=OPERATOR).json()
+    assert track["fps"] == 30 and track["mouth"] == mouth
+    assert httpx.get(url.replace("/segments/", "/segments/9"), headers=OPERATOR
+                     ).status_code == 404
 
 
 def test_voice_interrupt_takes_effect_at_once_mid_segment(server):

@@ -7,7 +7,7 @@ import uuid
 
 import actors  # noqa: F401  (the counter kind)
 from actors.sotopia import builtin_data
-from actors.sotopia.episode import EPISODE
+from actors.sotopia.episode import EPISODE, outcome_of, should_resume
 from llm.router import ModelRouter
 from runtime.host import EntityTable, ErrorReply
 from runtime.services import Services
@@ -66,7 +66,9 @@ async def test_an_episode_forked_at_turn_two_with_another_model_goes_on_from_the
     at = [e.seq for e in events if e.type == "turn"][1]  # after its second turn
     assert not isinstance(await table.fork(EPISODE, "fork", "src", at), ErrorReply)
     _, cut = await table.state(EPISODE, "fork")
-    assert cut["status"] == "cut" and len(cut["steps"]) == 2  # the copy's open run, closed
+    # the copy's open run, held for whoever forked it (never the resume sweep's to carry on)
+    assert cut["status"] == "forked" and len(cut["steps"]) == 2
+    assert not should_resume(outcome_of(cut), None)  # the sweep leaves it to its forker
     refused = await table.ask(EPISODE, "fork", {"type": "resume", "models": ["builtin"]})
     assert isinstance(refused, ErrorReply) and refused.code == "invalid"
     await table.ask(EPISODE, "fork", {"type": "resume",
@@ -76,7 +78,7 @@ async def test_an_episode_forked_at_turn_two_with_another_model_goes_on_from_the
         "builtin", "builtin", "slow"]
     assert done["steps"][:2] == (await table.state(EPISODE, "src", at))[1]["steps"]
     types = [e.type for e in await table.store.read(f"{EPISODE}/fork", 1)]
-    assert types[at:at + 3] == ["cut", "models_changed", "resumed"]
+    assert types[at:at + 3] == ["forked", "models_changed", "resumed"]
     # an episode that has ended is left alone: no model changes under a finished result
     await table.ask(EPISODE, "fork", {"type": "resume", "models": ["x", "x", "x"]})
     assert (await table.state(EPISODE, "fork"))[1]["setup"]["models"][0] == "builtin"

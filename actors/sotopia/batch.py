@@ -237,7 +237,7 @@ class _Run:
         is replayed from the log only when there is none (a conflict, a lost host, a stall)."""
         services, ref = self.ctx.services, self._episode(episode_id)
         stream = stream_id(EPISODE, episode_id)
-        resumed, forking, call = False, False, None
+        resumed, call = False, None
         seen, quiet_since = -1, time.monotonic()
         try:
             while True:
@@ -263,16 +263,11 @@ class _Run:
                     break
                 if status == "awaiting_human":  # no human plays in a batch
                     return {"status": "failed", "error": "the episode waits for a human"}
-                if state["setup"] is None and "fork" in entry:  # a forked batch's episode
-                    call = asyncio.ensure_future(self._fork(entry, episode_id))
-                    forking = True
-                elif state["setup"] is None:  # the start never landed
+                if state["setup"] is None:  # the start never landed
                     call = asyncio.ensure_future(_ask(ref, {
                         "type": "start", "setup": await self._setup(entry)}))
                 elif await episodes.due(episodes.should_resume, status, ref):
-                    # cut by a crash (or its host died), or a fork just made: on from its last
-                    # turn, with the entry's models (a fork's differ from its source's)
-                    resumed, forking = resumed or not forking, False
+                    resumed = True  # cut by a crash (or its host died): on from its last turn
                     call = asyncio.ensure_future(_ask(ref, {"type": "resume",
                                                             "models": entry["models"]}))
                 else:  # another run of this batch still drives it
@@ -283,23 +278,6 @@ class _Run:
         return {"status": status, "resumed": resumed, "rewards": state["rewards"],
                 "turns": len(state["steps"]), "model_errors": state["model_errors"],
                 **({"error": state["error"]} if state["error"] else {})}
-
-    async def _fork(self, entry: dict[str, Any], episode_id: str) -> None:
-        """The entry's episode made a fork of its source at the entry's turn (the version
-        after that turn; 0: just started). A fork made before a crash is there already
-        (exists): the next look finds it cut and resumes it."""
-        from runtime.client import ActorError
-
-        source, turn = entry["fork"]["episode"], entry["fork"]["turn"]
-        events = await self.ctx.services.store.read(stream_id(EPISODE, source), 1)
-        turns = [e.seq for e in events if e.type in ("turn", "human_turn")]
-        if not events or turn > len(turns):
-            raise LookupError(f"episode {source} has {len(turns)} turns, not {turn}")
-        try:
-            await self._episode(source).afork(turns[turn - 1] if turn else 1, episode_id)
-        except ActorError as exc:
-            if exc.code != "exists":
-                raise
 
     async def _setup(self, entry: dict[str, Any]) -> dict[str, Any]:
         async def record(kind: str, pk: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ Commands
           terminated and evaluated | evaluation_failed. The command ends early when the next
           actor is a human (awaiting_human) and ``act`` carries the episode on.
   act     {"agent": index, "action"} -> human_turn, then as start.
-  resume  {"models"?} -> an episode cut by a crash (cut) goes on from its last committed step
+  resume  {"models"?} -> an episode cut by a crash (cut), or a fork (forked: a copy of an
+          episode's log up to a version, held until whoever forked it resumes it; the sweep
+          never does), goes on from its last committed step
           (resumed, then as start); anything else is left alone. With "models" ([evaluator,
           agent 1, agent 2]) that differ from its own, models_changed first: how a fork (the
           runtime copies the log up to a version; recovery cuts the copy) goes on with
@@ -69,7 +71,8 @@ def should_resume(outcome: str, running: str | None) -> bool:
     ``running`` what its host says runs on it). A cut one goes on. One the log says is under
     way goes on only when nothing runs on it (its host died: the activation that resume
     brings closes it as cut, then carries it on). Never one that has finished, was stopped
-    (a stop wins over every automatic resume), waits for a human, or never started."""
+    (a stop wins over every automatic resume), waits for a human, never started, or is a
+    fork held for whoever forked it (forked: they resume it with the models they chose)."""
     if outcome == "cut":
         return True
     return outcome in ("running", "evaluating") and running is None
@@ -151,7 +154,7 @@ async def act(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent
 
 @episode.command("resume")
 async def resume(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEvent | None:
-    if state["status"] != "cut":
+    if state["status"] not in ("cut", "forked"):
         return None
     models = cmd.get("models")
     if models is not None and models != state["setup"]["models"]:
@@ -167,7 +170,7 @@ async def resume(state: dict, cmd: dict, ctx: Context) -> list[NewEvent] | NewEv
 
 @episode.command("stop")
 def stop(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
-    if state["status"] not in ("running", "cut"):
+    if state["status"] not in ("running", "cut", "forked"):
         return None
     return NewEvent("stopped", {"reason": str(cmd.get("reason") or "stopped"),
                                 "at_step": len(state["steps"])})
@@ -270,6 +273,15 @@ async def _evaluate(ctx: Context) -> NewEvent:
                                   "attempts": len(errors) + 1})
 
 
+@episode.forked
+def hold_fork(state: dict) -> NewEvent | None:
+    """A copy of an episode under way waits (forked) for whoever forked it to resume it, with
+    the models it chose: the resume sweep leaves a forked episode alone (should_resume)."""
+    if state["status"] in ("running", "evaluating", "cut") and state["waiting_for"] is None:
+        return NewEvent("forked", {"at_step": len(state["steps"])})
+    return None
+
+
 @episode.recovery
 def close_cut(state: dict) -> NewEvent | None:
     if state["status"] in ("running", "evaluating") and state["waiting_for"] is None:
@@ -334,6 +346,15 @@ def stopped(state: dict, data: dict) -> dict:
 @episode.event("failed")
 def failed(state: dict, data: dict) -> dict:
     state["status"], state["error"] = "failed", data["error"]
+    return state
+
+
+@episode.event("forked")
+def forked(state: dict, data: dict) -> dict:
+    state["history"].append(["forked", data["at_step"]])
+    if state["status"] != "cut":  # a copy of a cut one keeps where it was cut from
+        state["resume_to"] = "evaluating" if state["status"] == "evaluating" else "running"
+    state["status"] = "forked"
     return state
 
 

@@ -33,7 +33,8 @@ def _sweep_every(rt: Any) -> float:
     return min(3600.0, max(60.0, hours * 3600 / 4))
 
 
-FAMILY = Family("avatar", (routes.router, socket.router), kind_modules=("actors.avatar",),
+FAMILY = Family("avatar", (routes.router, routes.operator_router, socket.router),
+                kind_modules=("actors.avatar",),
                 title="Avatar sessions",
                 summary="the token and session flow, and a session WebSocket carrying audio",
                 doc_tag="avatar sessions",

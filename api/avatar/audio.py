@@ -25,7 +25,8 @@ import wave
 
 import numpy as np
 
-__all__ = ["AudioError", "LipSync", "SegmentFile", "decode_pcm16", "openness", "sweep"]
+__all__ = ["AudioError", "LipSync", "SegmentFile", "decode_pcm16", "openness", "sweep",
+           "track_of"]
 
 #: loudness mapped to a closed mouth and to a fully open one (dB below full scale)
 QUIET_DB, LOUD_DB = -50.0, -10.0
@@ -126,6 +127,20 @@ class SegmentFile:
             self.closed = True
             self._wav.close()
         return self._hash.hexdigest()
+
+
+def track_of(path: str, fps: int) -> list[float] | None:
+    """A segment's lip-sync track read back from its WAV, frame for frame what the socket
+    sent; None when the file is gone (past retention)."""
+    try:
+        wav = wave.open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with wav:
+        sync, mouth = LipSync(wav.getframerate(), fps), []
+        while chunk := wav.readframes(48_000):
+            mouth += sync.feed(np.frombuffer(chunk, dtype="<i2"))
+        return mouth + sync.flush()
 
 
 def sweep(root: str, retention_seconds: float, now: float | None = None) -> int:

@@ -21,12 +21,15 @@ from fastapi import APIRouter, Request
 
 from api.avatar import keys, service, socket
 from api.avatar.errors import AvatarRoute, ServiceRefusals, responses
+from api.edge import detail_responses
+from api.kit import Refusals
+from api.operator import OperatorRoute
 from api.runtime import current
 from schemas.avatar import (FRAME_RATES, SegmentView, SessionStarted, SessionTokenRequest,
                             SessionTokenResponse, SessionView, StartRequest, StartResponse,
                             StopRequest, StopResponse)
 
-__all__ = ["router", "websocket_address"]
+__all__ = ["operator_router", "router", "websocket_address"]
 
 router = APIRouter(tags=["avatar sessions"],
                    route_class=AvatarRoute.refusing(ServiceRefusals()))
@@ -175,3 +178,19 @@ async def generic_start(body: StartRequest, request: Request) -> StartResponse:
     # given, with no headers (a Bearer header keeps working).
     address = websocket_address(request, {"sessionId": session_id, "sessionToken": token})
     return StartResponse(session_id=session_id, websocket_address=address, session_token=token)
+
+
+# ---------------------------------------------------------------------- the operator's view
+
+#: read by the console with the operator token (any session: an operator's view)
+operator_router = APIRouter(prefix="/v1/avatar", tags=["avatar sessions"],
+                            route_class=OperatorRoute.refusing(Refusals({"not_found": 404})),
+                            responses=detail_responses(401, 404, 503))
+
+
+@operator_router.get("/sessions/{session_id}/segments/{segment}/lipsync")
+async def segment_lipsync(session_id: str, segment: int) -> dict[str, Any]:
+    """A kept segment's lip-sync track, read back from its audio: {"fps", "mouth": [0..1 per
+    video frame]}, frame for frame what the session's socket sent. 404 past the audio's
+    retention."""
+    return await service.lipsync(current(), session_id, segment)

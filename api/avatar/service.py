@@ -7,17 +7,19 @@ the session entity itself."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 import uuid
 from typing import Any
 
 from actors.avatar import AVATAR_SESSION, LIVE
-from api.avatar import keys
+from api.avatar import audio, keys
 from api.commands import Refused
 from api.runtime import Runtime
 from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
 
-__all__ = ["MAX_ID", "issue", "owned_state", "start", "stop"]
+__all__ = ["MAX_ID", "blob_root", "issue", "lipsync", "owned_state", "start", "stop"]
 
 MAX_ID = 128
 #: the runtime's refusals that say nothing of the session (unavailable), as opposed to the
@@ -84,6 +86,30 @@ async def owned_state(rt: Runtime, session_id: str, owner: str) -> dict[str, Any
     if state["status"] == "new" or state["owner"] != owner:
         raise Refused("not_found", "")
     return state
+
+
+def blob_root() -> str:
+    """Where segments' audio is written (AVATAR_BLOB_DIR, else the data directory's)."""
+    return keys.settings().blob_dir or os.path.join(keys.data_dir(), "avatar_audio")
+
+
+async def lipsync(rt: Runtime, session_id: str, segment: int) -> dict[str, Any]:
+    """A kept segment's lip-sync track ({"fps", "mouth"}), read back from its audio: for an
+    operator's view of the session (its owner got it live). not_found for no such segment,
+    and for audio past its retention."""
+    try:
+        _, state = await _ref(rt, session_id).astate()
+    except (OutcomeUnknown, Unavailable) as exc:
+        raise _unavailable(exc) from None
+    found = next((s for s in state["segments"] if s["segment"] == segment and s.get("blob")),
+                 None)
+    if found is None:
+        raise Refused("not_found", f"session {session_id} keeps no segment {segment}")
+    mouth = await asyncio.to_thread(audio.track_of, os.path.join(blob_root(), found["blob"]),
+                                    state["fps"])
+    if mouth is None:
+        raise Refused("not_found", f"segment {segment}'s audio is past its retention")
+    return {"session_id": session_id, "segment": segment, "fps": state["fps"], "mouth": mouth}
 
 
 async def stop(rt: Runtime, session_id: str, owner: str, token: str | None) -> None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
 
 from actors.avatar import AVATAR_SESSION
-from api.avatar import keys
+from api.avatar import keys, service
 from api.avatar.audio import AudioError, LipSync, SegmentFile, decode_pcm16
 from api.runtime import current
 from api.ws import WebSocketSession
@@ -66,7 +65,7 @@ _OPEN: dict[str, set["_Connection"]] = {}
 
 
 def blob_root() -> str:
-    return keys.settings().blob_dir or os.path.join(keys.data_dir(), "avatar_audio")
+    return service.blob_root()
 
 
 def close_local(session_id: str, reason: str) -> None:

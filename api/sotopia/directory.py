@@ -22,7 +22,8 @@ __all__ = ["Directory", "DirectoryModel", "directory_for"]
 _EPISODE_STATUS = {"started": "running", "terminated": "evaluating", "evaluated": "completed",
                    "evaluation_failed": "evaluation_failed", "stopped": "stopped",
                    "failed": "failed", "cut": "cut", "resumed": "running",
-                   "awaiting_human": "awaiting_human", "human_turn": "running"}
+                   "awaiting_human": "awaiting_human", "human_turn": "running",
+                   "forked": "forked"}
 
 
 _BATCH_STATUS = {"run_started": "running", "run_finished": "finished", "run_cut": "cut",
@@ -33,7 +34,7 @@ class DirectoryModel(Projection):
     name = "sotopia-directory"
     kinds = (*KINDS, EPISODE, BATCH)
     types = ("created", "updated", "deleted", *_EPISODE_STATUS, *_BATCH_STATUS)
-    version = 2
+    version = 3
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}

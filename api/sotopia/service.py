@@ -155,31 +155,33 @@ async def delete(rt: Runtime, kind: str, pk: str, what: str | None = None) -> No
         raise
 
 
+def _search(d: Directory, kind: str, what: str, key: str, value: str,
+            hits: Any) -> list[dict[str, Any]]:
+    """By id, the one record; else what ``hits()`` finds. Missing, in Sotopia's words, when
+    nothing matches."""
+    if key == "id":
+        found = d.record(kind, value)
+        if found is None:
+            raise Missing(f"{what.capitalize()} with id={value} not found")
+        return [found]
+    found_all = hits()
+    if not found_all:
+        raise Missing(f"No {what}s found with {key}={value}")
+    return found_all
+
+
 def scenarios_by(d: Directory, key: str, value: str) -> list[dict[str, Any]]:
     """By id (one), codename (exact) or tag (a keyword); Missing when nothing matches."""
-    if key == "id":
-        found = d.record(SCENARIO, value)
-        if found is None:
-            raise Missing(f"Scenario with id={value} not found")
-        return [found]
-    hits = (d.where(SCENARIO, codename=value) if key == "codename"
-            else d.scenarios_tagged(value))
-    if not hits:
-        raise Missing(f"No scenarios found with {key}={value}")
-    return hits
+    return _search(d, SCENARIO, "scenario", key, value,
+                   lambda: d.where(SCENARIO, codename=value) if key == "codename"
+                   else d.scenarios_tagged(value))
 
 
 def agents_by(d: Directory, key: str, value: str) -> list[dict[str, Any]]:
     """By id (one), or a field equal ignoring case; Missing when nothing matches."""
-    if key == "id":
-        found = d.record(AGENT, value)
-        if found is None:
-            raise Missing(f"Agent with id={value} not found")
-        return [found]
-    hits = [a for a in d.records(AGENT) if str(a.get(key, "")).lower() == value.lower()]
-    if not hits:
-        raise Missing(f"No agents found with {key}={value}")
-    return hits
+    return _search(d, AGENT, "agent", key, value,
+                   lambda: [a for a in d.records(AGENT)
+                            if str(a.get(key, "")).lower() == value.lower()])
 
 
 def relationship_of(d: Directory, agent_1_id: str, agent_2_id: str) -> int:

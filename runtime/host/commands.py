@@ -82,7 +82,7 @@ class Commands:
                                {**(e.metadata or {}), **origin} if i == 0 else e.metadata)
                       for i, e in enumerate(events)]
             _, stored = await self._append(cell, copies, None)
-            closing = cell.kind.recover(cell.state)
+            closing = cell.kind.close_fork(cell.state)
             if closing:
                 _, more = await self._append(cell, closing, None)
                 stored += more

@@ -136,8 +136,7 @@ class EntityView {
     $("#entity-title").textContent = `${this.kind} ${this.id}`;
     $("#events").replaceChildren();
     $("#family-view").replaceChildren();
-    $("#fork").hidden = !["sotopia_episode", "sotopia_batch", "thread", "chat", "counter"]
-      .includes(this.kind);
+    $("#fork").hidden = !["sotopia_episode", "thread", "chat", "counter"].includes(this.kind);
     $("#stop-entity").hidden = !["sotopia_episode", "sotopia_batch"].includes(this.kind);
     await this.moreEvents(1);
     this.tail();
@@ -179,7 +178,13 @@ class EntityView {
       if (this.following) this.show(this.last).catch(showError);
       else this.bounds();
     };
-    socket.onclose = () => { if (this.socket === socket) $("#live-state").textContent = "closed"; };
+    // A tail the service closed (it closes one whose frames wait unread too long, and a
+    // restart closes all) is opened again from the next version: the view stays live.
+    socket.onclose = () => {
+      if (this.socket !== socket) return;  // closed by us: another entity is open
+      $("#live-state").textContent = "reconnecting";
+      setTimeout(() => { if (this.socket === socket) this.tail(); }, 1000);
+    };
   }
 
   close() {
@@ -331,13 +336,8 @@ function batchResults(id, status) {
 function batchView(id, state) {
   const total = state.plan.episodes.length;
   const done = Object.keys(state.done || {}).length;
-  const origin = state.plan.forked_from;
   const box = el("div", {}, el("h3", { text: `batch ${state.status}: ${done} of ${total} episodes` }),
     el("progress", { max: String(total), value: String(done) }));
-  if (origin) {
-    box.append(el("p", { class: "muted", text: `forks of batch ${origin.batch} after turn ` +
-      `${origin.turn}, agent ${origin.agent} played by ${origin.model}` }));
-  }
   const table = el("div", { text: "results loading..." });
   box.append(table);
   batchResults(id, state.status).then((res) => {
@@ -352,18 +352,6 @@ function batchView(id, state) {
     }
     t.append(body);
     table.replaceChildren(t, histograms(res.rows || [], dims));
-    if (res.paired) {
-      const p = el("table", { class: "paired" }, el("thead", {}, el("tr", {},
-        el("th", { text: "dimension" }), el("th", { text: "fork - source" }), el("th", { text: "95% CI" }),
-        el("th", { text: "n" }))));
-      const rows = el("tbody");
-      for (const d of res.paired) {
-        rows.append(el("tr", {}, el("td", { text: d.dimension }), el("td", { text: d.mean.toFixed(2) }),
-          el("td", { text: d.ci95 == null ? "-" : `± ${d.ci95.toFixed(2)}` }), el("td", { text: String(d.n) })));
-      }
-      p.append(rows);
-      table.append(el("h4", { text: "paired difference (each fork against its source)" }), p);
-    }
   }).catch((err) => { table.textContent = `results: ${err}`; });
   return box;
 }
@@ -411,6 +399,21 @@ function segmentsView(state) {
     svg.append(r);
   });
   box.append(svg);
+  // each kept segment's lip-sync track (the mouth's openness per video frame), drawn over it
+  segments.forEach((s, i) => {
+    if (!s.blob || !current) return;
+    api(`/v1/avatar/sessions/${encodeURIComponent(current.id)}/segments/${s.segment}/lipsync`)
+      .then((track) => {
+        const a = ((s.started_at || start) - start) / ((end - start) || 1) * width;
+        const b = ((s.ended_at || end) - start) / ((end - start) || 1) * width;
+        const step = Math.max(2, b - a) / Math.max(1, track.mouth.length);
+        const line = document.createElementNS(svg.namespaceURI, "polyline");
+        line.setAttribute("points", track.mouth.map((m, k) =>
+          `${(a + k * step).toFixed(1)},${(i * 24 + 20 - m * 16).toFixed(1)}`).join(" "));
+        line.setAttribute("class", "lipsync");
+        svg.append(line);
+      }).catch(() => {});  // audio past its retention: the segment's span stays
+  });
   return box;
 }
 
@@ -506,17 +509,6 @@ $("#fork").addEventListener("click", async () => {
         { label: "give", input: which }, { label: "the model", input: model }]))) return;
       created = await api(`/v1/episodes/${encodeURIComponent(current.id)}/fork`,
         { method: "POST", body: { version, agent: Number(which.value), model: model.value } });
-    } else if (current.kind === "sotopia_batch") {
-      const { models } = await records();
-      const turn = el("input", { type: "number", min: "0", max: "40", value: "2" });
-      const which = select([["1", "agent 1"], ["2", "agent 2"]], "2");
-      const model = select(models.map((m) => [m, m]), models[0]);
-      if (!(await ask("Fork every completed episode of this batch", [
-        { label: "after turn", input: turn }, { label: "give", input: which },
-        { label: "the model", input: model }]))) return;
-      const made = await api(`/v1/batches/${encodeURIComponent(current.id)}/fork`, { method: "POST",
-        body: { turn: Number(turn.value), agent: Number(which.value), model: model.value } });
-      created = { kind: "sotopia_batch", id: made.batch_id };
     } else {
       if (!(await ask(`Fork this ${current.kind} at version ${version}`, []))) return;
       created = await api(`${current.base()}/fork`, { method: "POST", body: { version } });
