@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from api.avatar import audio, errors, routes, socket
+from api.avatar import audio, errors, routes, service, socket
 from api.avatar.settings import AvatarSettings
 from api.background import Work
 from api.family import Family
@@ -22,7 +22,7 @@ log = logging.getLogger("ray.serve")
 async def _sweep_audio(rt: Any) -> None:
     """Deletes audio older than its retention (AVATAR_AUDIO_RETENTION_HOURS)."""
     hours = AvatarSettings.load(rt.settings.options).audio_retention_hours
-    removed = await asyncio.to_thread(audio.sweep, socket.blob_root(), hours * 3600)
+    removed = await asyncio.to_thread(audio.sweep, service.blob_root(), hours * 3600)
     if removed:
         log.info("avatar: deleted the audio of %d sessions past retention", removed)
 

@@ -53,7 +53,7 @@ from runtime.client import ActorError, ActorRef, OutcomeUnknown, Unavailable
 from schemas.avatar import (SAMPLE_RATES, ErrorFrame, HeartbeatAck, Init, LipSyncFrame,
                             SegmentFrame, Special, StateFrame, Voice)
 
-__all__ = ["PATH", "blob_root", "close_local", "router"]
+__all__ = ["PATH", "close_local", "router"]
 
 log = logging.getLogger("ray.serve")
 router = APIRouter()
@@ -62,10 +62,6 @@ IDLE_CLOSE, STOPPED_CLOSE, REFUSED = 4408, 4410, 1008
 COMMANDS = ("init", "heartbeat", "voice", "voice_end", "voice_interrupt", "special")
 #: this replica's open sockets, by session id (DELETE /session/stop closes them directly)
 _OPEN: dict[str, set["_Connection"]] = {}
-
-
-def blob_root() -> str:
-    return service.blob_root()
 
 
 def close_local(session_id: str, reason: str) -> None:
@@ -440,7 +436,7 @@ class _Connection:
     def _open_segment(self, rate: int) -> _Segment:
         self.segment_count += 1
         number = self.segment_count
-        segment = _Segment(number, SegmentFile(blob_root(), self.session_id, number, rate),
+        segment = _Segment(number, SegmentFile(service.blob_root(), self.session_id, number, rate),
                            LipSync(rate, self.fps))
         self.current = segment
         self.playing.append(segment)
