@@ -340,3 +340,18 @@ class Forked(BaseModel):
     forked_from: str = Field(description="the source's id")
     version: int = Field(description="the source's version it was forked at")
 
+
+
+class BatchFork(BaseModel):
+    """POST /v1/batches/{id}/fork (ours): a batch of forks of every completed episode of this
+    one, after its ``turn``-th turn, with ``model`` for ``agent``: paired comparisons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int = Field(ge=0, le=1_000, description="turns kept from each source episode")
+    agent: Literal[1, 2] = Field(2, description="the agent whose model changes")
+    model: str = Field(min_length=1, max_length=200, description="its model from then on")
+    batch_id: str | None = Field(None, min_length=1, max_length=200,
+                                 pattern=r"^[A-Za-z0-9_.:-]+$",
+                                 description="the new batch's id (a new one by default)")
+    concurrency: int | None = Field(None, ge=1, le=5_000)

@@ -238,6 +238,25 @@ def test_fork_over_http_and_from_python(site):
         "stream": f"counter/{source.id}", "version": 3}
 
 
+def test_a_small_batch_started_then_forked_shows_the_paired_difference(site, page):
+    _sign_in(page, site[0])
+    page.click("#start-batch")
+    page.fill("#dialog input[type=number]", "1")
+    page.click("#dialog button[value=ok]")
+    page.wait_for_selector("#entity-title:has-text('sotopia_batch')")
+    _until(page, "document.querySelector('#family-view h3') && document.querySelector("
+                 "'#family-view h3').textContent.startsWith('batch finished')", 120)
+    page.click("#fork")
+    page.fill("#dialog input[type=number]", "2")
+    page.click("#dialog button[value=ok]")
+    page.wait_for_selector("#family-view p:has-text('forks of batch')", timeout=30_000)
+    _until(page, "document.querySelector('#family-view h3').textContent"
+                 ".startsWith('batch finished')", 120)
+    page.wait_for_selector("#family-view h4:has-text('paired difference')", timeout=30_000)
+    assert page.locator("#family-view table.paired tbody tr").count() >= 8  # overall + 7
+    _shot(page, "batch-fork")
+
+
 def test_a_thread_forked_at_a_checkpoint_with_an_edited_message(site):
     base, _ = site
     me, other = ({"opengpts_user_id": f"u-{uuid.uuid4().hex[:6]}"} for _ in range(2))

@@ -302,3 +302,49 @@ def test_a_batch_snapshot_of_format_1_is_counted_on_load():
     assert {k: progress_of(state)[k] for k in ("done", "failed", "resumed")} == {
         "done": 2, "failed": 1, "resumed": 0}
 
+
+
+def test_a_batch_forked_after_turn_two_pairs_each_episode_with_its_source(server):
+    """Every completed episode of a batch forked after its second turn with another model for
+    agent 2: each fork's log opens with its source's events (the first says forked_from), is
+    held (forked), goes on with the new model, and the results pair each fork with its source
+    per dimension. Refusals: an id taken by another plan, an unknown batch, a turn no episode
+    reached."""
+    base, _, client = server
+    u = httpx.Client(base_url=base, timeout=60)
+    source = f"src-{uuid.uuid4().hex[:6]}"
+    u.post("/v1/batches", json={"batch_id": source, "spec": {
+        "scenarios": SCENARIOS[:1], "agents": AGENTS[:2], "models": ["builtin"], "reps": 3,
+        "max_turns": 6}})
+    assert poll(lambda: u.get(f"/v1/batches/{source}").json()["status"],
+                lambda s: s != "running", 120) == "finished"
+    r = u.post(f"/v1/batches/{source}/fork", json={"turn": 2, "agent": 2, "model": "slow",
+                                                   "batch_id": f"{source}-fork"})
+    assert r.status_code == 202, r.text
+    assert poll(lambda: u.get(f"/v1/batches/{source}-fork").json()["status"],
+                lambda s: s != "running", 120) == "finished"
+    body = u.get(f"/v1/batches/{source}-fork/results").json()
+    assert [row["status"] for row in body["rows"]] == ["completed"] * 3
+    assert body["paired"][0]["dimension"] == "overall"
+    assert {p["dimension"] for p in body["paired"]} >= {"goal", "believability"}
+    assert all(p["pairs"] == 3 and p["n"] == 6 for p in body["paired"])
+    assert u.get(f"/v1/batches/{source}/results").json()["paired"] is None
+    src_rows = {r["index"]: r for r in u.get(f"/v1/batches/{source}/results").json()["rows"]}
+    for row in body["rows"]:
+        events = client.ref(EPISODE, row["episode"]).events()
+        origin = src_rows[row["index"]]["episode"]
+        assert events[0].metadata["forked_from"]["stream"] == f"{EPISODE}/{origin}"
+        turns = [e for e in events if e.type == "turn"]
+        source_turns = [e for e in client.ref(EPISODE, origin).events() if e.type == "turn"]
+        assert [t.data for t in turns[:2]] == [t.data for t in source_turns[:2]]
+        types = [e.type for e in events]
+        assert types[turns[1].seq:turns[1].seq + 3] == ["forked", "models_changed", "resumed"]
+        assert next(e for e in events if e.type == "models_changed").data["models"][2] == "slow"
+        assert row["resumed"] is False  # a fork's first going on is not a crash's resume
+    taken = u.post(f"/v1/batches/{source}/fork", json={
+        "turn": 2, "model": "slow", "batch_id": f"{source}-fork", "agent": 1})
+    assert taken.status_code == 409, taken.text
+    assert u.post("/v1/batches/nothing/fork", json={"turn": 1, "model": "x"}
+                  ).status_code == 404
+    too_far = u.post(f"/v1/batches/{source}/fork", json={"turn": 999, "model": "x"})
+    assert too_far.status_code == 422 and "no completed episode" in too_far.text

@@ -263,9 +263,14 @@ class _Run:
                     break
                 if status == "awaiting_human":  # no human plays in a batch
                     return {"status": "failed", "error": "the episode waits for a human"}
-                if state["setup"] is None:  # the start never landed
+                if state["setup"] is None and "fork" in entry:  # a batch of forks
+                    call = asyncio.ensure_future(self._fork(entry["fork"], episode_id))
+                elif state["setup"] is None:  # the start never landed
                     call = asyncio.ensure_future(_ask(ref, {
                         "type": "start", "setup": await self._setup(entry)}))
+                elif status == "forked":  # our fork, held for us: on with the entry's models
+                    call = asyncio.ensure_future(_ask(ref, {"type": "resume",
+                                                            "models": entry["models"]}))
                 elif await episodes.due(episodes.should_resume, status, ref):
                     resumed = True  # cut by a crash (or its host died): on from its last turn
                     call = asyncio.ensure_future(_ask(ref, {"type": "resume",
@@ -278,6 +283,32 @@ class _Run:
         return {"status": status, "resumed": resumed, "rewards": state["rewards"],
                 "turns": len(state["steps"]), "model_errors": state["model_errors"],
                 **({"error": state["error"]} if state["error"] else {})}
+
+    async def _fork(self, fork: dict[str, Any], episode_id: str) -> None:
+        """``episode_id`` made a copy of the source episode's log up to its ``turn``-th turn
+        (held as forked; the next look resumes it with the entry's models). A copy made
+        before a crash is there already (exists): the next look finds it held, or under way.
+        None: the state is read from the log."""
+        from runtime.client import ActorError, OutcomeUnknown, Unavailable
+
+        source = fork["episode"]
+        version = await self._fork_version(source, fork["turn"])
+        try:
+            await self._episode(source).afork(version, episode_id)
+        except ActorError as exc:
+            if exc.code != "exists":
+                raise
+        except (OutcomeUnknown, Unavailable):  # its host was lost: the next look sees
+            await asyncio.sleep(0.5)
+        return None
+
+    async def _fork_version(self, source: str, turn: int) -> int:
+        """The source's version just after its ``turn``-th turn (its first event for 0)."""
+        events = await self.ctx.services.store.read(stream_id(EPISODE, source), 1)
+        turns = [e.seq for e in events if e.type in ("turn", "human_turn")]
+        if not events or turn > len(turns):
+            raise LookupError(f"episode {source} has {len(turns)} turns, not {turn}")
+        return turns[turn - 1] if turn else 1
 
     async def _setup(self, entry: dict[str, Any]) -> dict[str, Any]:
         async def record(kind: str, pk: str) -> dict[str, Any]:

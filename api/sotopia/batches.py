@@ -24,8 +24,8 @@ from runtime.host import replay
 from runtime.registry import get_kind
 from schemas.sotopia import MAX_BATCH, BatchSpec
 
-__all__ = ["BatchSpec", "Conflict", "Missing", "TooLarge", "plan_of", "planned_size",
-           "progress", "result_rows", "start", "stop", "summary"]
+__all__ = ["BatchSpec", "Conflict", "Missing", "TooLarge", "fork", "paired", "paired_summary",
+           "plan_of", "planned_size", "progress", "result_rows", "start", "stop", "summary"]
 
 
 class Conflict(Refused):
@@ -169,6 +169,40 @@ async def start(rt: Runtime, batch_id: str, spec: BatchSpec | None,
     return await _run(rt, batch_id, state, plan, concurrency)
 
 
+async def fork(rt: Runtime, source_id: str, batch_id: str, turn: int, agent: int,
+               model: str, concurrency: int | None = None) -> dict[str, Any]:
+    """A new batch of forks: every episode of ``source_id`` that completed with at least
+    ``turn`` turns, copied up to its ``turn``-th turn and carried on with ``model`` for
+    ``agent`` (1 or 2), so each fork shares its source's opening: paired comparisons
+    (``paired``). Started as ``start`` starts a batch (the same answer); Conflict for a batch
+    id that exists with another plan, Refused(invalid) when no episode can be forked."""
+    source = await _state(rt, source_id)
+    if source is None:
+        raise Missing(f"Batch with id={source_id} not found")
+    entries: list[dict[str, Any]] = []
+    for entry in source["plan"]["episodes"]:
+        result = source["done"].get(str(entry["i"]))
+        if not result or result["status"] != "completed" or (result.get("turns") or 0) < turn:
+            continue
+        models = list(entry["models"])
+        models[agent] = model
+        entries.append({**{k: v for k, v in entry.items() if k != "fork"}, "i": len(entries),
+                        "models": models, "label": f"{entry['label']} / agent {agent}: {model}",
+                        "pair": entry["i"],
+                        "fork": {"episode": result["episode"], "turn": turn}})
+    if not entries:
+        raise Refused("invalid", f"batch {source_id} has no completed episode of {turn} "
+                                 "turns or more to fork")
+    plan = {**{k: source["plan"][k] for k in ("max_turns", "tag", "dimension_list",
+                                              "dimensions", "attempts") if k in source["plan"]},
+            "episodes": entries,
+            "forked_from": {"batch": source_id, "turn": turn, "agent": agent, "model": model}}
+    state = await _state(rt, batch_id)
+    if state is not None and not same_plan(plan, state["plan"]):
+        raise Conflict(f"batch {batch_id} exists with another plan: choose another batch id")
+    return await _run(rt, batch_id, state, plan, concurrency)
+
+
 async def _run(rt: Runtime, batch_id: str, state: dict[str, Any] | None,
                plan: dict[str, Any] | None, concurrency: int | None) -> dict[str, Any]:
     ref = rt.client.ref(BATCH, batch_id)
@@ -239,6 +273,44 @@ async def result_rows(rt: Runtime, batch_id: str) -> list[dict[str, Any]]:
                             if d != "overall_score"})
         rows.append(row)
     return rows
+
+
+async def paired(rt: Runtime, batch_id: str, rows: list[dict[str, Any]]
+                 ) -> list[dict[str, Any]] | None:
+    """For a batch of forks, the paired difference (fork minus source) per dimension; None
+    for any other batch."""
+    state = await _state(rt, batch_id)
+    origin = (state or {}).get("plan", {}).get("forked_from")
+    if not origin:
+        return None
+    pairs = {e["i"]: e["pair"] for e in state["plan"]["episodes"]}
+    source = {r["index"]: r for r in await result_rows(rt, origin["batch"])}
+    return paired_summary([(r, source[pairs[r["index"]]]) for r in rows
+                           if r["status"] == "completed" and pairs.get(r["index"]) in source
+                           and source[pairs[r["index"]]]["status"] == "completed"])
+
+
+def paired_summary(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per dimension (overall first): the mean of fork-minus-source over both agents of every
+    pair, with its 95% interval (Student's t): {"dimension", "mean", "ci95", "n", "pairs"}.
+    A pair shares its opening turns, so the difference is the changed model's effect from
+    then on, with the scenario's and the opening's variance taken out."""
+    out = []
+    names = sorted({k[len("agent_1_"):] for f, _ in pairs for k in f
+                    if k.startswith("agent_1_")},
+                   key=lambda n: (n != "overall", DIMENSION_ORDER.index(n)
+                                  if n in DIMENSION_ORDER else 99, n))
+    for name in names:
+        diffs = [f[f"agent_{a}_{name}"] - s[f"agent_{a}_{name}"] for f, s in pairs
+                 for a in (1, 2) if isinstance(f.get(f"agent_{a}_{name}"), (int, float))
+                 and isinstance(s.get(f"agent_{a}_{name}"), (int, float))]
+        if not diffs:
+            continue
+        half = (t95(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+                if len(diffs) > 1 else None)
+        out.append({"dimension": name, "mean": statistics.fmean(diffs), "ci95": half,
+                    "n": len(diffs), "pairs": len(pairs)})
+    return out
 
 
 def summary(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = ("model",)

@@ -21,7 +21,7 @@ from api.runtime import Runtime, get_runtime
 from api.sotopia import batches, service
 from api.sotopia.views import episode_log, status_of
 from llm.service import model_port
-from schemas.sotopia import (AgentProfile, BatchProgress, BatchRequest,
+from schemas.sotopia import (AgentProfile, BatchFork, BatchProgress, BatchRequest,
                              CustomEvaluationDimension,
                              CustomEvaluationDimensionsWrapper, EnvironmentProfile, EpisodeFork,
                              EpisodeLog, Forked,
@@ -310,6 +310,9 @@ class BatchResults(BaseModel):
     rows: list[dict[str, Any]] = Field(description="one per episode of the plan, in order")
     summary: list[dict[str, Any]] = Field(description="per model: mean and 95% CI of the "
                                                       "overall score and each dimension")
+    paired: list[dict[str, Any]] | None = Field(
+        None, description="a batch of forks: per dimension, the mean fork-minus-source "
+                          "difference over the pairs, with its 95% CI")
 
 
 @router.post("/v1/batches", response_model=BatchProgress, status_code=202,
@@ -341,7 +344,25 @@ async def batch_results(batch_id: str, rt: Rt, by_scenario: bool = False) -> dic
     ``by_scenario``)."""
     rows = await batches.result_rows(rt, batch_id)
     by = ("model", "scenario") if by_scenario else ("model",)
-    return {"batch_id": batch_id, "rows": rows, "summary": batches.summary(rows, by)}
+    return {"batch_id": batch_id, "rows": rows, "summary": batches.summary(rows, by),
+            "paired": await batches.paired(rt, batch_id, rows)}
+
+
+@router.post("/v1/batches/{batch_id}/fork", response_model=BatchProgress, status_code=202,
+             responses={200: {"description": "a run of that batch of forks is under way "
+                                             "already: its progress"},
+                        409: {"description": "the new batch id exists with another plan"}})
+async def fork_batch(batch_id: str, body: BatchFork, rt: Rt, response: Response
+                     ) -> dict[str, Any]:
+    """A new batch: every completed episode of this one copied up to its ``turn``-th turn
+    and carried on with ``model`` for ``agent``, each in its own actor. Its results hold
+    ``paired``: per dimension, the fork-minus-source difference with its 95% interval. 202
+    once its plan and run are in its log."""
+    answer = await batches.fork(rt, batch_id, body.batch_id or service.new_pk(), body.turn,
+                                body.agent, body.model, body.concurrency)
+    if not answer.pop("started"):
+        response.status_code = 200
+    return answer
 
 
 @router.post("/v1/batches/{batch_id}/stop", response_model=BatchProgress)

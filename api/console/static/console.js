@@ -136,7 +136,8 @@ class EntityView {
     $("#entity-title").textContent = `${this.kind} ${this.id}`;
     $("#events").replaceChildren();
     $("#family-view").replaceChildren();
-    $("#fork").hidden = !["sotopia_episode", "thread", "chat", "counter"].includes(this.kind);
+    $("#fork").hidden = !["sotopia_episode", "sotopia_batch", "thread", "chat", "counter"]
+      .includes(this.kind);
     $("#stop-entity").hidden = !["sotopia_episode", "sotopia_batch"].includes(this.kind);
     await this.moreEvents(1);
     this.tail();
@@ -336,8 +337,13 @@ function batchResults(id, status) {
 function batchView(id, state) {
   const total = state.plan.episodes.length;
   const done = Object.keys(state.done || {}).length;
+  const origin = state.plan.forked_from;
   const box = el("div", {}, el("h3", { text: `batch ${state.status}: ${done} of ${total} episodes` }),
     el("progress", { max: String(total), value: String(done) }));
+  if (origin) {
+    box.append(el("p", { class: "muted", text: `forks of batch ${origin.batch} after turn ` +
+      `${origin.turn}, agent ${origin.agent} played by ${origin.model}` }));
+  }
   const table = el("div", { text: "results loading..." });
   box.append(table);
   batchResults(id, state.status).then((res) => {
@@ -352,6 +358,18 @@ function batchView(id, state) {
     }
     t.append(body);
     table.replaceChildren(t, histograms(res.rows || [], dims));
+    if (res.paired) {
+      const p = el("table", { class: "paired" }, el("thead", {}, el("tr", {},
+        el("th", { text: "dimension" }), el("th", { text: "fork - source" }), el("th", { text: "95% CI" }),
+        el("th", { text: "n" }))));
+      const rows = el("tbody");
+      for (const d of res.paired) {
+        rows.append(el("tr", {}, el("td", { text: d.dimension }), el("td", { text: d.mean.toFixed(2) }),
+          el("td", { text: d.ci95 == null ? "-" : `± ${d.ci95.toFixed(2)}` }), el("td", { text: String(d.n) })));
+      }
+      p.append(rows);
+      table.append(el("h4", { text: "paired difference (each fork against its source)" }), p);
+    }
   }).catch((err) => { table.textContent = `results: ${err}`; });
   return box;
 }
@@ -509,6 +527,17 @@ $("#fork").addEventListener("click", async () => {
         { label: "give", input: which }, { label: "the model", input: model }]))) return;
       created = await api(`/v1/episodes/${encodeURIComponent(current.id)}/fork`,
         { method: "POST", body: { version, agent: Number(which.value), model: model.value } });
+    } else if (current.kind === "sotopia_batch") {
+      const { models } = await records();
+      const turn = el("input", { type: "number", min: "0", max: "40", value: "2" });
+      const which = select([["1", "agent 1"], ["2", "agent 2"]], "2");
+      const model = select(models.map((m) => [m, m]), models[0]);
+      if (!(await ask("Fork every completed episode of this batch", [
+        { label: "after turn", input: turn }, { label: "give", input: which },
+        { label: "the model", input: model }]))) return;
+      const made = await api(`/v1/batches/${encodeURIComponent(current.id)}/fork`, { method: "POST",
+        body: { turn: Number(turn.value), agent: Number(which.value), model: model.value } });
+      created = { kind: "sotopia_batch", id: made.batch_id };
     } else {
       if (!(await ask(`Fork this ${current.kind} at version ${version}`, []))) return;
       created = await api(`${current.base()}/fork`, { method: "POST", body: { version } });
