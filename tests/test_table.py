@@ -76,6 +76,37 @@ async def test_an_entity_at_rest_leaves_memory_when_its_command_ends(store, monk
         await contexts[0].commit(NewEvent("added", {"amount": 1}))
 
 
+async def test_a_tail_of_an_entity_at_rest_activates_it_once(store, monkeypatch):
+    """A tail opened on an entity at rest that is not resident (a finished batch the console
+    opens) activates it once and keeps it while it follows. Before, the activation released
+    the cell before the tail followed it, so the cell was passivated at once and the tail
+    activated its successor again and again, holding its host's event loop."""
+    from runtime.registry import get_kind
+
+    monkeypatch.setattr(get_kind("counter"), "at_rest", lambda state: state["total"] >= 10)
+    table = EntityTable(store)
+    await table.ask("counter", "done", {"type": "add", "amount": 10})
+    assert table.resident_streams() == []
+    loads, real_load = [], table._load
+
+    async def load(cell):  # the bug never gave the loop back: fail, not hang, on a repeat
+        loads.append(cell.stream)
+        assert len(loads) < 5, f"activated {len(loads)} times for one tail"
+        await real_load(cell)
+
+    monkeypatch.setattr(table, "_load", load)
+    before = table.counters["activations"]
+    tail = table.subscribe("counter", "done", 1)
+    assert (await asyncio.wait_for(tail.__anext__(), 5))[1].seq == 1
+    follow = asyncio.ensure_future(tail.__anext__())  # waits for a next event
+    await asyncio.sleep(0.3)
+    assert table.counters["activations"] - before == 1 and loads == ["counter/done"]
+    assert table.resident_streams() == ["counter/done"]
+    await table.ask("counter", "done", {"type": "add", "amount": 1})
+    assert (await asyncio.wait_for(follow, 5))[1].seq == 2
+    await tail.aclose()
+
+
 async def test_a_query_reads_the_committed_state_where_it_lives(store):
     """While a long command runs, a query answers from what it has committed so far; an
     entity not in memory is activated from its log; an unknown query is refused by name."""

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 
 from runtime.entity import Rejected, Unknown, Unreadable
 from runtime.events import stream_id
-from runtime.host.cells import ErrorReply, Subscriber
+from runtime.host.cells import Cell, ErrorReply, Subscriber
 from runtime.registry import get_kind
 from runtime.stores.base import StoreError, WrongExpectedVersion
 
@@ -69,16 +69,29 @@ class Reads:
         except Unreadable as exc:
             return ErrorReply("unreadable", str(exc))
 
+    async def _followed_cell(self, kind_name: str, entity_id: str, sub: Subscriber) -> Cell:
+        """The entity's loaded cell with ``sub`` among its subscribers. A cell this loads is
+        released only once ``sub`` follows it: released without one, an entity at rest (a
+        finished batch) is passivated at once, and a tail that then followed its successor
+        activated and lost it again and again, holding its host's loop."""
+        cell = self._cell(kind_name, entity_id)
+        if cell.loaded:
+            _follow(cell, sub)
+            return cell
+        cell = await self._acquire(kind_name, entity_id)
+        try:
+            _follow(cell, sub)
+        finally:
+            self._release(cell)
+        return cell
+
     async def subscribe(self, kind_name: str, entity_id: str, from_seq: int = 1,
                         progress: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """Every committed event from ``from_seq`` on, then live ones, with no gap and no
         duplicate across the switch: the live buffer is registered before the stored part is
         read, and anything at or below the last delivered sequence number is skipped."""
-        cell = await self._loaded_cell(kind_name, entity_id)
         sub = Subscriber(progress)
-        if cell.subscribers is None:
-            cell.subscribers = []
-        cell.subscribers.append(sub)
+        cell = await self._followed_cell(kind_name, entity_id, sub)
         delivered = max(from_seq, 1) - 1
         catch_up = True
         try:
@@ -111,10 +124,7 @@ class Reads:
                     continue
                 if cell.dropped:  # replaced after a conflict: follow its successor
                     cell.subscribers.remove(sub)
-                    cell = await self._loaded_cell(kind_name, entity_id)
-                    if cell.subscribers is None:
-                        cell.subscribers = []
-                    cell.subscribers.append(sub)
+                    cell = await self._followed_cell(kind_name, entity_id, sub)
                     catch_up = True
                     continue
                 if delivered < cell.version:
@@ -127,3 +137,9 @@ class Reads:
                 cell.subscribers.remove(sub)
                 if not cell.subscribers:
                     cell.subscribers = None
+
+
+def _follow(cell: Cell, sub: Subscriber) -> None:
+    if cell.subscribers is None:
+        cell.subscribers = []
+    cell.subscribers.append(sub)
