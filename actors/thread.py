@@ -40,6 +40,8 @@ from actors.assistant import visible_to
 from actors.documents import chunks_for, documents_id
 from actors.gpts import bots
 from actors.gpts.messages import ACCEPTED_TYPES, add_in_place, normalize
+from actors.gpts.settings import ToolSettings
+from actors.gpts.tools import GptsTools
 from llm.port import ModelError
 from runtime.entity import Context, EntityKind, Fenced, Rejected
 from runtime.events import NewEvent, unstorable
@@ -179,9 +181,11 @@ async def run(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
             "documents", documents_id("assistant", assistant_id, assistant["generation"]))
         return [*assistant["documents"], *chunks_for(lent, assistant["owner"]), *own]
 
+    tools = _tools(services)
     io = bots.RunIO(messages=lambda: ctx.state["messages"], write=write,
                     show=lambda ms: ctx.emit({"messages": ms}),
-                    model=lambda name: services.models.model(name), documents=documents)
+                    model=lambda name: services.models.model(name), documents=documents,
+                    tools=tools)
     await ctx.commit(NewEvent("run_started", {
         "run_id": run_id, "bot": bot.__dict__, "next": ["__start__"] if new is not None
         else list(state["next"]), "at": cmd.get("at"), "dict_state": dict_state}))
@@ -299,3 +303,10 @@ def documents_ingested(state: dict, data: dict) -> dict:
     """Documents a thread stored in its own log before they had a stream of their own."""
     state["documents"].extend(data["documents"])
     return state
+
+
+def _tools(services: Any) -> GptsTools:
+    """The OpenGPTs tools of this host (its gpts_tools service), or, where entities run
+    without services (a test's table), the environment's settings."""
+    tools = getattr(services, "named", {}).get("gpts_tools") if services is not None else None
+    return tools or GptsTools(ToolSettings.load())

@@ -77,7 +77,8 @@ def sections(families: list[Family] | None = None) -> list[type[Section]]:
     configuration table lists."""
     if families is None:
         families = configured(",".join(KNOWN))
-    own = [f.settings for f in families if f.settings is not None]
+    own = [s for f in families for s in
+           (f.settings if isinstance(f.settings, tuple) else (f.settings,)) if s is not None]
     return [RuntimeSettings, ServiceSettings, ModelSettings, *own]
 
 

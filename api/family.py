@@ -35,7 +35,7 @@ class Family:
     background: tuple[Work, ...] = ()
     #: the family's settings (runtime/settings.py): checked when the service starts, and
     #: listed in the README's configuration table
-    settings: type[Section] | None = None
+    settings: type[Section] | tuple[type[Section], ...] | None = None
     #: paths (prefixes) whose errors the edge writes in the family's own shape, and that
     #: shape: ``error_body(status, message, request_id)``; FastAPI's {"detail"} otherwise
     error_paths: tuple[str, ...] = ()

@@ -157,10 +157,7 @@ class BuiltinProvider:
     @staticmethod
     def _reply(messages: list[dict[str, Any]]) -> str:
         if messages and messages[-1].get("role") == "tool":
-            found = _content_text(messages[-1].get("content", "")).strip()
-            if len(found) > 300:
-                found = found[:300].rstrip() + "..."
-            return f"Here is what I found: {found}" if found else "The tool found nothing."
+            return _quoted(_content_text(messages[-1].get("content", "")).strip())
         text = _last_user(messages)
         lowered = text.lower()
         system = " ".join(_content_text(m.get("content", "")) for m in messages
@@ -190,6 +187,36 @@ class BuiltinProvider:
             return "Hello! How can I assist you today?"
         return (f'You said: "{text}". I am the built-in demonstration model, so that is all '
                 "I can say; configure a real model for real answers.")
+
+
+_RESULT = re.compile(r"^\[(\d+)\] ([^\n]*)\n([^\n]*)\n?(.*)$", re.DOTALL)
+_RESULTS = re.compile(r"\n\n(?=\[\d+\] )")
+
+
+def _excerpt(text: str, limit: int) -> str:
+    """``text`` on one line, cut at a word before ``limit`` characters, an ellipsis ending a
+    cut one."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _quoted(found: str) -> str:
+    """A tool's result read back: the top three of a list of results (the "[n] title / link
+    / text" a tool message is shown as, actors/gpts/messages.py) with their titles and links,
+    or the start of any other answer."""
+    if not found:
+        return "The tool found nothing."
+    results = [m for m in (_RESULT.match(block) for block in _RESULTS.split(found)) if m] \
+        if found.startswith("[1] ") else []
+    if not results:
+        return f"Here is what I found: {_excerpt(found, 300)}"
+    lines = [f"{k}. {m.group(2).strip() or m.group(3)} ({m.group(3)}): "
+             f"{_excerpt(m.group(4), 160)}".rstrip(": ")
+             for k, m in enumerate(results[:3], 1)]
+    return "Here is what I found:\n" + "\n".join(lines)
 
 
 _MARK = re.compile(r"(New task:|Observation:|Error:)")

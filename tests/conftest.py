@@ -3,6 +3,7 @@ own named hosts) and its own SQLite file."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -65,6 +66,11 @@ if ROOT not in sys.path:
 OPERATOR_TOKEN = "test-operator-token"
 os.environ["ACTORLOG_ADMIN_TOKEN"] = OPERATOR_TOKEN
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+#: tests send traffic to loopback only: every web tool is off unless a test points it at a
+#: stand-in (tests/fake_services.py) through its own ACTORLOG_TOOLS
+WEB_TOOLS = ("wikipedia", "arxiv", "pubmed", "search_tavily", "search_tavily_answer",
+             "ddg_search", "you_search", "sec_filings_kai_ai", "press_releases_kai_ai", "dall_e")
+os.environ["ACTORLOG_TOOLS"] = json.dumps({t: {"enabled": False} for t in WEB_TOOLS})
 
 
 @pytest.fixture(scope="session")

@@ -10,17 +10,33 @@ import uuid
 
 import pytest
 
-from tests.conftest import OPERATOR, kill_hosts, start_inprocess_server, standin_provider
+from tests.conftest import (OPERATOR, WEB_TOOLS, kill_hosts, start_inprocess_server,
+                            standin_provider)
 from tests.opengpts_helpers import User, golden, golden_raw, parse_sse, same_shape
 
 
 @pytest.fixture(scope="module")
-def base(ray_session, tmp_path_factory, standin):
+def services():
+    """Stand-ins for the web tools' services (tests/fake_services.py)."""
+    from tests.fake_services import FakeServices
+
+    server = FakeServices().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def base(ray_session, tmp_path_factory, standin, services):
     models = {"providers": {"standin": standin_provider(standin),
                             "slow": {"type": "builtin", "delay": 0.05}},
               "aliases": {"GPT 4o": "standin", "GPT 4 Turbo": "slow"}}
+    # DuckDuckGo and Wikipedia reach their stand-ins; every other web tool stays off
+    tools = {t: {"enabled": False} for t in WEB_TOOLS}
+    tools.update({"ddg_search": {"base_url": services.url},
+                  "wikipedia": {"base_url": services.url}})
     url, _, client = start_inprocess_server(ray_session, str(tmp_path_factory.mktemp("gpts")),
-                                            models=json.dumps(models))
+                                            models=json.dumps(models),
+                                            options={"ACTORLOG_TOOLS": json.dumps(tools)})
     yield url
     kill_hosts(client)
 
@@ -166,10 +182,13 @@ def test_agent_tool_stream_matches_the_golden_capture(base):
     _snapshot_of(calls[-1], calls[-2])  # snapshot after the last token
     same_shape(calls[-1][0], theirs[3][1][0])
     tool = datas[first_tool][0]
-    same_shape(tool, theirs[5][1][0])
-    assert tool["name"] == "duckduckgo_search" and \
+    # the artifact holds the results with their titles and links (OpenGPTs' own is null)
+    same_shape({**tool, "artifact": None}, theirs[5][1][0])
+    assert tool["name"] == "duckduckgo_search" and tool["status"] == "success" and \
         tool["tool_call_id"] == calls[-1][0]["tool_calls"][0]["id"]
-    assert "not available on this server" in tool["content"]
+    assert tool["content"].startswith("Alan Mathison Turing was")  # the stand-in's snippets
+    assert [d["metadata"]["source"] for d in tool["artifact"]][:1] == [
+        "https://example.org/Alan_Turing"]
     answer = datas[first_tool + 1:]
     _tokens_grow(answer[:-1])
     _snapshot_of(answer[-1], answer[-2])
@@ -410,8 +429,10 @@ def test_openai_compatible_model_through_the_api(base, standin):
     assert calls[-1]["usage_metadata"] == {"input_tokens": 7, "output_tokens": 5,
                                            "total_tokens": 12}
     tool = next(d[0] for d in datas if d[0]["type"] == "tool")
-    assert tool["name"] == "wikipedia" and "not available" in tool["content"]
-    assert datas[-1][0]["content"].startswith("The tool said: The Wikipedia tool")
+    assert tool["name"] == "wikipedia" and tool["content"].startswith("Alan Mathison Turing")
+    # the model is shown each result with its title and link
+    assert datas[-1][0]["content"].startswith(
+        "The tool said: [1] Alan Turing\nhttps://en.wikipedia.org/wiki/Alan_Turing\n")
     sent = standin.requests[-1]
     assert sent["model"] == "gpt-standin" and sent["messages"][0]["role"] == "system"
     # a failing model: an error event, then end; the thread stays consistent and says so
@@ -621,3 +642,42 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(base):
     assert events[1] == ("error", {"status_code": 400, "message": "Received no input"})
     assert u.get(f"/threads/{tid2}/state").json() == {"values": None, "next": []}
     assert u.get(f"/threads/{tid}/history").json() == before
+
+
+def test_the_builtin_model_answers_with_a_web_tool_s_results(base, services):
+    """The agent with the built-in model (no key) and Wikipedia reaching its stand-in: the
+    tool message carries the pages' text, the answer quotes the top results with their titles
+    and links, a cut excerpt ending with an ellipsis."""
+    u = _user(base)
+    aid = u.assistant("agent", **{"type==agent/tools": [{"type": "wikipedia"}]})
+    tid = u.thread(aid)
+    _, raw = u.stream({"thread_id": tid, "input": [
+        {"content": "search wikipedia for Alan Turing", "type": "human"}]})
+    state = u.get(f"/threads/{tid}/state").json()["values"]
+    assert [m["type"] for m in state] == ["human", "ai", "tool", "ai"]
+    assert state[1]["tool_calls"][0]["name"] == "wikipedia"
+    assert state[2]["status"] == "success" and state[2]["content"].startswith("Alan Mathison")
+    answer = state[3]["content"].splitlines()
+    assert answer[0] == "Here is what I found:"
+    assert answer[1].startswith("1. Alan Turing (https://en.wikipedia.org/wiki/Alan_Turing): ")
+    assert answer[1].endswith("…")
+    assert answer[3].startswith("3. Turing machine (https://en.wikipedia.org/wiki/Turing_machine)")
+    sent = [q for p, q in services.requests if p == "/w/api.php"][-1]
+    assert sent["gsrsearch"] == "search wikipedia for Alan Turing"
+
+
+def test_an_action_server_s_action_is_a_tool_the_agent_calls(base, services):
+    """The assistant's Action Server entry (url, api_key): the agent is offered the server's
+    actions, the built-in model calls get_forecast, the action answers through the run."""
+    u = _user(base)
+    aid = u.assistant("agent", **{"type==agent/tools": [{
+        "type": "action_server_by_sema4ai",
+        "config": {"url": services.url, "api_key": "as-test"}}]})
+    tid = u.thread(aid)
+    u.stream({"thread_id": tid, "input": [{"content": "what is the forecast for Oslo?",
+                                           "type": "human"}]})
+    state = u.get(f"/threads/{tid}/state").json()["values"]
+    assert [m["type"] for m in state] == ["human", "ai", "tool", "ai"]
+    assert state[1]["tool_calls"][0]["name"] == "get_forecast"
+    assert state[2]["status"] == "success" and state[2]["content"].startswith("Sunny in ")
+    assert state[3]["content"].startswith("Here is what I found: Sunny in ")

@@ -15,8 +15,8 @@ from typing import Any, Awaitable, Callable
 
 from actors.gpts import documents as docs
 from actors.gpts.messages import ai_message, to_model_messages, tool_message
-from actors.gpts.tools import TOOLS, by_runtime_name, spec_for, unavailable_message
-from llm.port import Model, ModelRequest, PartialResult
+from actors.gpts.tools import TOOLS, by_runtime_name, spec_for
+from llm.port import Model, ModelRequest, PartialResult, ToolSpec
 
 __all__ = ["Bot", "RunIO", "first_node", "run"]
 
@@ -40,6 +40,8 @@ class Bot:
     tools: list[str] = field(default_factory=list)  # tool types
     interrupt_before_action: bool = False
     retrieval_description: str | None = None
+    #: a tool's own settings from the assistant's entry (the Action Server's url, api_key)
+    tool_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Bot":
@@ -57,6 +59,9 @@ class RunIO:
     show: Callable[[list[dict[str, Any]]], None]
     model: Callable[[str], Model]
     documents: Callable[[], Awaitable[list[dict[str, Any]]]]
+    #: the tools where the run is (actors/gpts/tools.py's GptsTools): web tools' answers,
+    #: toolkits' actions, and retrieval (BM25, or hybrid with an embedding model)
+    tools: Any
 
 
 async def _call(io: RunIO, bot: Bot, request: ModelRequest, stream: bool = True
@@ -75,7 +80,11 @@ async def _call(io: RunIO, bot: Bot, request: ModelRequest, stream: bool = True
 
 
 async def _agent(io: RunIO, bot: Bot) -> list[str]:
-    tools = [spec_for(t, bot.retrieval_description) for t in bot.tools if t in TOOLS]
+    actions = await io.tools.actions(bot.tools, bot.tool_configs)
+    listed = {a.tool_type for a in actions.values()}  # toolkits shown as their actions
+    tools = [spec_for(t, bot.retrieval_description) for t in bot.tools
+             if t in TOOLS and t not in listed]
+    tools += [ToolSpec(a.name, a.description, a.parameters) for a in actions.values()]
     ai = await _call(io, bot, ModelRequest(
         to_model_messages(bot.system_message, io.messages()), tools, model=bot.model))
     nxt = ["action"] if ai["tool_calls"] else []
@@ -88,16 +97,25 @@ async def _action(io: RunIO, bot: Bot) -> list[str]:
     results = []
     for call in (last or {}).get("tool_calls", []):
         tool = by_runtime_name(call["name"])
-        if tool is None or tool.type not in bot.tools:
-            results.append(tool_message(call["name"], call["id"],
-                                        f"There is no tool named {call['name']!r}.", "error"))
-        elif tool.type == "retrieval":
-            found = docs.search(await io.documents(), str(call["args"].get("query", "")))
+        args = call.get("args") or {}
+        if tool is not None and tool.type in bot.tools and tool.type == "retrieval":
+            found = await io.tools.search(await io.documents(), str(args.get("query", "")))
             text = "\n\n".join(d["text"] for d in found) or "No uploaded document matches."
             results.append(tool_message(tool.runtime_name, call["id"], text))
-        else:
-            results.append(tool_message(tool.runtime_name, call["id"],
-                                        unavailable_message(tool), "error"))
+            continue
+        if tool is not None and tool.type in bot.tools:
+            content, artifact, status = await io.tools.answer(
+                tool, args, bot.tool_configs.get(tool.type))
+            results.append(tool_message(tool.runtime_name, call["id"], content, status,
+                                        artifact))
+            continue
+        action = (await io.tools.actions(bot.tools, bot.tool_configs)).get(call["name"])
+        if action is None:
+            results.append(tool_message(call["name"], call["id"],
+                                        f"There is no tool named {call['name']!r}.", "error"))
+            continue
+        content, artifact, status = await io.tools.act(action, args)
+        results.append(tool_message(call["name"], call["id"], content, status, artifact))
     await io.write(results, ["agent"])
     return ["agent"]
 
@@ -136,7 +154,7 @@ async def _retrieve(io: RunIO, bot: Bot) -> list[str]:
     last = next((m for m in reversed(io.messages()) if m["type"] == "ai" and m["tool_calls"]),
                 None)
     call = last["tool_calls"][0] if last else {"id": uuid.uuid4().hex, "args": {}}
-    found = docs.search(await io.documents(), str(call["args"].get("query", "")))
+    found = await io.tools.search(await io.documents(), str(call["args"].get("query", "")))
     await io.write([tool_message("retrieval", call["id"], docs.to_documents(found))],
                    ["response"])
     return ["response"]

@@ -132,13 +132,18 @@ def _index(corpus: tuple[str, ...]) -> BM25Okapi:
     return BM25Okapi([_tokens(t) or ["_"] for t in corpus])
 
 
-def search(documents: list[dict[str, Any]], query: str, k: int = 4) -> list[dict[str, Any]]:
-    """The ``k`` chunks that best match ``query`` (BM25), best first."""
+def scores(documents: list[dict[str, Any]], query: str) -> list[float]:
+    """Each chunk's BM25 score for ``query``."""
     if not documents:
         return []
     index = _index(tuple(d["text"] for d in documents))
-    scores = index.get_scores(_tokens(query) or ["_"])
-    ranked = sorted(range(len(documents)), key=lambda i: (-scores[i], i))
+    return list(index.get_scores(_tokens(query) or ["_"]))
+
+
+def search(documents: list[dict[str, Any]], query: str, k: int = 4) -> list[dict[str, Any]]:
+    """The ``k`` chunks that best match ``query`` (BM25), best first."""
+    found = scores(documents, query)
+    ranked = sorted(range(len(documents)), key=lambda i: (-found[i], i))
     return [documents[i] for i in ranked[:k]]
 
 

@@ -78,10 +78,31 @@ def ai_message(msg_id: str, content: str, tool_calls: list[dict[str, Any]] | Non
                       "tool_calls": tool_calls or [], "usage_metadata": usage})
 
 
-def tool_message(name: str, call_id: str, content: Any, status: str = "success"
-                 ) -> dict[str, Any]:
+def tool_message(name: str, call_id: str, content: Any, status: str = "success",
+                 artifact: Any = None) -> dict[str, Any]:
     return normalize({"type": "tool", "name": name, "tool_call_id": call_id,
-                      "content": content, "status": status})
+                      "content": content, "status": status, "artifact": artifact})
+
+
+def for_model(message: dict[str, Any]) -> str:
+    """A tool result as a model reads it: results with a title and a link (a web tool's
+    Documents in its artifact, Tavily's result list in its content) as a numbered list,
+    "[1] title / link / text", so that any model can cite them; anything else as text."""
+    artifact, content = message.get("artifact"), message.get("content")
+    items: list[tuple[str, str, str]] = []
+    if isinstance(artifact, list):
+        items = [(str(d.get("metadata", {}).get("title") or ""),
+                  str(d.get("metadata", {}).get("source") or ""),
+                  str(d.get("page_content") or "")) for d in artifact
+                 if isinstance(d, dict) and d.get("type") == "Document"]
+    elif isinstance(content, list) and content and all(
+            isinstance(r, dict) and "url" in r for r in content):
+        items = [(str(r.get("title") or ""), str(r["url"]), str(r.get("content") or ""))
+                 for r in content]
+    if not any(title or url for title, url, _ in items):
+        return _text(content)
+    return "\n\n".join(f"[{i}] {title}\n{url}\n{text}".strip()
+                        for i, (title, url, text) in enumerate(items, 1))
 
 
 def _text(content: Any) -> str:
@@ -114,7 +135,7 @@ def to_model_messages(system: str | None, messages: list[dict[str, Any]]
             out.append(entry)
         elif t in ("tool", "function"):
             out.append({"role": "tool", "tool_call_id": m.get("tool_call_id", ""),
-                        "name": m.get("name"), "content": _text(m["content"])})
+                        "name": m.get("name"), "content": for_model(m)})
         elif t == "system":
             out.append({"role": "system", "content": _text(m["content"])})
     return out

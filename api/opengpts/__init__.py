@@ -6,6 +6,7 @@ from api.edge import EdgeRoute, detail_responses
 from api.family import Family
 from api.opengpts.settings import OpenGptsSettings
 from api.opengpts import assistants, runs, threads
+from actors.gpts.settings import ToolSettings
 from llm.service import MODEL_PORT
 
 router = APIRouter(route_class=EdgeRoute, responses=detail_responses())
@@ -24,4 +25,5 @@ FAMILY = Family("opengpts", (router,), title="OpenGPTs",
                 summary="assistants, threads and runs streamed as server-sent events",
                 doc_tag="opengpts: assistants",
                 kind_modules=("actors.assistant", "actors.documents", "actors.thread"),
-                services=(MODEL_PORT,), settings=OpenGptsSettings)
+                services=(MODEL_PORT, "actors.gpts.tools:gpts_tools"),
+                settings=(OpenGptsSettings, ToolSettings))

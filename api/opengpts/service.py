@@ -262,8 +262,12 @@ def bot_of(conf: dict[str, Any]) -> dict[str, Any]:
                            "system_message": conf.get(prefix + "system_message")
                            or "You are a helpful assistant."}
     if kind == "agent":
-        tools = [tool_type(t) for t in conf.get(prefix + "tools") or []]
-        bot.update(tools=[t for t in tools if t is not None],
+        entries = conf.get(prefix + "tools") or []
+        tools = [tool_type(t) for t in entries]
+        own = {tool_type(t): t["config"] for t in entries
+               if isinstance(t, dict) and isinstance(t.get("config"), dict) and t["config"]
+               and tool_type(t) == "action_server_by_sema4ai"}
+        bot.update(tools=[t for t in tools if t is not None], tool_configs=own,
                    interrupt_before_action=bool(conf.get(prefix + "interrupt_before_action")),
                    retrieval_description=conf.get(prefix + "retrieval_description"))
     return bot
