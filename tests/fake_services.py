@@ -5,7 +5,7 @@ You.com's and Kay.ai's JSON, OpenAI's image and embeddings responses, a Connery 
 (/v1/actions) and a Sema4.ai Action Server (its /openapi.json and /api/actions/...).
 
 Scripted by the query: one that says "slow" is answered after ``slow`` seconds, "broken" gets
-HTTP 503, "nothing" finds nothing. Embeddings are a bag of words hashed into 64 dimensions, with
+HTTP 503, "nothing" finds nothing, "huge" gets a 5 MB answer. Embeddings are a bag of words hashed into 64 dimensions, with
 "automobile" and "car" counted as one word (what a real model learns; BM25 does not).
 Every request is kept in ``requests`` as (path, query or form or JSON).
 """
@@ -52,6 +52,8 @@ class FakeServices:
             await asyncio.sleep(self.slow)
         if "broken" in text:
             return web.Response(status=503, text="Service Unavailable")
+        if "huge" in text:
+            return web.json_response({"padding": "x" * 5_000_000})
         return None
 
     def _hits(self, text: str) -> list[tuple[str, str]]:

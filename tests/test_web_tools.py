@@ -141,6 +141,11 @@ def test_an_error_status_is_a_tool_message(fake, tool_type):
     assert status == "error" and "503" in content, content
 
 
+def test_an_answer_past_its_bound_is_cut_off_not_buffered(fake):
+    content, _, status = ask("wikipedia", "huge question", settings_for(fake))
+    assert status == "error" and "answer passed 4 MiB" in content
+
+
 def test_nothing_found_and_a_refused_key(fake):
     content, artifact, status = ask("wikipedia", "nothing at all", settings_for(fake))
     assert (content, artifact, status) == ("No good result was found.", [], "success")

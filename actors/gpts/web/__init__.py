@@ -55,18 +55,23 @@ class Found:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: the most of one result's text kept (LangChain's retrievers cut a page at 4,000 too)
+MAX_CHARS = 4000
+
+
 def document(found: Found) -> dict[str, Any]:
     """LangChain's Document dict, as OpenGPTs' retriever tools make them."""
     return {"id": None, "metadata": {"title": found.title, "source": found.url,
                                      **found.extra},
-            "page_content": found.text, "type": "Document"}
+            "page_content": found.text[:MAX_CHARS], "type": "Document"}
 
 
 def documents(found: list[Found]) -> ToolResult:
     """A retriever tool's result (Wikipedia, PubMed, You.com, Kay.ai): OpenGPTs'
     create_retriever_tool joins the documents' text with blank lines."""
-    return ToolResult("\n\n".join(f.text for f in found) if found else "No good result was "
-                      "found.", [document(f) for f in found])
+    docs = [document(f) for f in found]
+    return ToolResult("\n\n".join(d["page_content"] for d in docs) if docs
+                      else "No good result was found.", docs)
 
 
 async def call(tool_type: str, query: str, config: ToolConfig, key: str) -> ToolResult:
