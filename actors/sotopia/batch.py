@@ -280,7 +280,8 @@ class _Run:
         finally:
             if call is not None and not call.done():
                 call.cancel()  # our wait only: the command runs on in its host
-        return {"status": status, "resumed": resumed, "rewards": state["rewards"],
+        return {"status": status, "resumed": resumed or _cut_since_start(state),
+                "rewards": state["rewards"],
                 "turns": len(state["steps"]), "model_errors": state["model_errors"],
                 **({"error": state["error"]} if state["error"] else {})}
 
@@ -350,6 +351,19 @@ class _Run:
             self.results.task_done()
         if group:
             await self._commit(group)
+
+
+def _cut_since_start(state: dict[str, Any]) -> bool:
+    """Whether the episode was cut and went on since it started (or was forked): whoever
+    resumed it, this run, an earlier one or the resume sweep, which may reach a cut episode
+    first when a host dies."""
+    cut = False
+    for entry in state.get("history") or []:
+        if entry[0] == "forked":
+            cut = False  # the source's cuts are not this episode's
+        elif entry[0] == "cut":
+            cut = True
+    return cut
 
 
 async def _ask(ref: Any, command: dict[str, Any]) -> dict[str, Any] | None:
