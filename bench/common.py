@@ -36,7 +36,15 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def scratch_dir() -> str:
-    return tempfile.mkdtemp(prefix="actorlog-bench-", dir=os.environ.get("ACTORLOG_BENCH_DIR"))
+    """A directory for one bench's data, removed when the bench process exits (a bench's
+    stores are hundreds of MB; ACTORLOG_BENCH_KEEP=1 keeps them to look at)."""
+    path = tempfile.mkdtemp(prefix="actorlog-bench-", dir=os.environ.get("ACTORLOG_BENCH_DIR"))
+    if not os.environ.get("ACTORLOG_BENCH_KEEP"):
+        import atexit
+        import shutil
+
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 #: the commit before the cost-per-turn work (issue 20): what "today" means in its targets

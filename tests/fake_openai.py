@@ -26,21 +26,22 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 from typing import Any
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
 
-class FakeOpenAI:
+
+class FakeOpenAI(LoopbackServer):
+    name = "fake-openai"
+
     def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
         self.delay = delay  # seconds before each answer, as a model server's latency
         self.requests: list[dict[str, Any]] = []
         self.judged: dict[str, int] = {}  # evaluation prompt -> how often it was asked
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None,
                usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
@@ -152,34 +153,11 @@ class FakeOpenAI:
             return "get_contacts", "{}"
         return "final_answer", json.dumps({"answer": "Hello from the stand-in model."})
 
-    def start(self) -> "FakeOpenAI":
-        ready = threading.Event()
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", self._completions)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-openai").start()
-        if not ready.wait(10):
-            raise RuntimeError("the stand-in model server did not start")
-        return self
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._completions)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+

@@ -5,8 +5,9 @@ You.com's and Kay.ai's JSON, OpenAI's image and embeddings responses, a Connery 
 (/v1/actions) and a Sema4.ai Action Server (its /openapi.json and /api/actions/...).
 
 Scripted by the query: one that says "slow" is answered after ``slow`` seconds, "broken" gets
-HTTP 503, "nothing" finds nothing, "huge" gets a 5 MB answer. Embeddings are a bag of words hashed into 64 dimensions, with
-"automobile" and "car" counted as one word (what a real model learns; BM25 does not).
+HTTP 503, "nothing" finds nothing, "huge" gets a 5 MB answer. Embeddings are a bag of words
+hashed into 64 dimensions, with "automobile" and "car" counted as one word (what a real model
+learns; BM25 does not).
 Every request is kept in ``requests`` as (path, query or form or JSON).
 """
 
@@ -23,6 +24,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
+
 TOPICS = [
     ("Alan Turing", "Alan Mathison Turing was an English mathematician, computer scientist, "
      "logician, cryptanalyst, philosopher and theoretical biologist. He was highly "
@@ -35,17 +38,13 @@ TOPICS = [
 ]
 
 
-class FakeServices:
+class FakeServices(LoopbackServer):
+    name = "fake-services"
+
     def __init__(self, slow: float = 3.0) -> None:
+        super().__init__()
         self.slow = slow
         self.requests: list[tuple[str, Any]] = []
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     async def _script(self, text: str) -> web.Response | None:
         if "slow" in text:
@@ -305,46 +304,21 @@ CitedMedium="Internet"><Volume>12</Volume><PubDate><Year>2021</Year><Month>Mar</
             return web.json_response({"detail": "Unauthorized"}, status=401)
         return web.json_response(f"Sunny in {body.get('city')}, 21 degrees.")
 
-    def start(self) -> "FakeServices":
-        ready = threading.Event()
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_get("/w/api.php", self._mediawiki)
-            app.router.add_get("/api/query", self._arxiv)
-            app.router.add_get("/entrez/eutils/esearch.fcgi", self._esearch)
-            app.router.add_get("/entrez/eutils/efetch.fcgi", self._efetch)
-            app.router.add_post("/search", self._tavily)
-            app.router.add_get("/search", self._you)
-            app.router.add_post("/html/", self._ddg)
-            app.router.add_post("/retrieve", self._kay)
-            app.router.add_post("/v1/images/generations", self._images)
-            app.router.add_post("/v1/embeddings", self._embeddings)
-            app.router.add_get("/v1/actions", self._connery_list)
-            app.router.add_post("/v1/actions/{id}/run", self._connery_run)
-            app.router.add_get("/openapi.json", self._openapi)
-            app.router.add_post("/api/actions/weather/get-forecast/run", self._forecast)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-services").start()
-        if not ready.wait(10):
-            raise RuntimeError("the stand-in services did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/w/api.php", self._mediawiki)
+        app.router.add_get("/api/query", self._arxiv)
+        app.router.add_get("/entrez/eutils/esearch.fcgi", self._esearch)
+        app.router.add_get("/entrez/eutils/efetch.fcgi", self._efetch)
+        app.router.add_post("/search", self._tavily)
+        app.router.add_get("/search", self._you)
+        app.router.add_post("/html/", self._ddg)
+        app.router.add_post("/retrieve", self._kay)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/actions", self._connery_list)
+        app.router.add_post("/v1/actions/{id}/run", self._connery_run)
+        app.router.add_get("/openapi.json", self._openapi)
+        app.router.add_post("/api/actions/weather/get-forecast/run", self._forecast)
 
 
 def embed(text: str, dims: int = 64) -> list[float]:
