@@ -22,7 +22,7 @@ async def run(tool_type: str, query: str, config: ToolConfig, key: str) -> ToolR
                                                     "data_types": data_types},
                                  "retrieval_config": {"num_context": contexts}})
     body = response.json()
-    if body.get("success") is False:
+    if body.get("success") not in (True, "true"):  # the kay client's own test
         raise ToolFailure(f"Kay.ai refused the query: {body.get('error') or body}")
     found = []
     for context in body.get("contexts") or []:
