@@ -9,11 +9,13 @@ plainly (status "error"), and the agent carries on: a tool never fails a run.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-
 from typing import Any
 
 from actors.gpts.settings import ToolSettings
+from actors.gpts.web import MODULES, ToolFailure, call, worded
+from actors.gpts.web.actions import list_actions, run_action
 from llm.port import ToolSpec
 from runtime.settings import environment
 
@@ -104,8 +106,6 @@ def unavailable_reason(tool: Tool, settings: ToolSettings,
                        entry: dict[str, Any] | None = None) -> str | None:
     """Why the tool cannot be called here, in words; None when it can. ``entry``: the
     assistant's own settings for it (the Action Server's url and api_key)."""
-    from actors.gpts.web import MODULES
-
     config = settings.tool(tool.type)
     if config.enabled is False:
         return "it is turned off on this server"
@@ -133,8 +133,6 @@ async def answer(tool: Tool, args: dict[str, Any], settings: ToolSettings,
     """A web tool called with the model's arguments: (content, artifact, status), status
     "error" when it is not available or its service failed (the agent reads why). A
     toolkit's placeholder answers why its actions are not there, or names them."""
-    from actors.gpts.web import ToolFailure, call
-
     reason = unavailable_reason(tool, settings, entry)
     if reason is not None:
         return unavailable_message(tool, reason), None, "error"
@@ -160,11 +158,6 @@ async def answer(tool: Tool, args: dict[str, Any], settings: ToolSettings,
 
 async def _actions(tool: Tool, settings: ToolSettings, entry: dict[str, Any] | None
                    ) -> list[Any]:
-    import asyncio
-
-    from actors.gpts.web import ToolFailure
-    from actors.gpts.web.actions import list_actions
-
     url, key = _toolkit_address(tool, settings, entry)
     config = settings.tool(tool.type)
     try:
@@ -194,8 +187,6 @@ class GptsTools:
                       ) -> dict[str, Any]:
         """The toolkits' actions, by the name the model calls (an Action); a toolkit that is
         off, unconfigured or unreachable gives none (its placeholder stays offered)."""
-        from actors.gpts.web import ToolFailure
-
         found: dict[str, Any] = {}
         for tool_type in tool_types:
             tool = TOOLS.get(tool_type)
@@ -211,11 +202,6 @@ class GptsTools:
 
     async def act(self, action: Any, args: dict[str, Any]) -> tuple[Any, Any, str]:
         """An action run with the model's arguments, as ``answer`` gives a tool's result."""
-        import asyncio
-
-        from actors.gpts.web import ToolFailure, _worded
-        from actors.gpts.web.actions import run_action
-
         tool = TOOLS[action.tool_type]
         config = self.settings.tool(action.tool_type)
         try:
@@ -226,7 +212,7 @@ class GptsTools:
         except ToolFailure as exc:
             return f"The {tool.title} tool failed: {exc}.", None, "error"
         except Exception as exc:  # noqa: BLE001 - worded for the agent
-            return f"The {tool.title} tool failed: {_worded(exc)}.", None, "error"
+            return f"The {tool.title} tool failed: {worded(exc)}.", None, "error"
         return result.content, result.artifact, "success"
 
     async def search(self, documents: list[dict[str, Any]], query: str, k: int = 4

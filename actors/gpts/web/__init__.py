@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.gpts.settings import ToolConfig
 
-__all__ = ["Found", "ToolFailure", "ToolResult", "call", "document"]
+__all__ = ["Found", "ToolFailure", "ToolResult", "call", "document", "documents", "worded"]
 
 #: tool type -> the module that calls its service (each has ``async def run(query, config,
 #: key) -> ToolResult`` and ``BASE_URL``)
@@ -86,10 +86,11 @@ async def call(tool_type: str, query: str, config: ToolConfig, key: str) -> Tool
     except asyncio.TimeoutError:
         raise ToolFailure(f"the service did not answer within {config.timeout:g} s") from None
     except Exception as exc:  # noqa: BLE001 - a client's own errors, worded for the agent
-        raise ToolFailure(_worded(exc)) from None
+        raise ToolFailure(worded(exc)) from None
 
 
-def _worded(exc: Exception) -> str:
+def worded(exc: Exception) -> str:
+    """An unexpected failure of a call, in words an agent can read."""
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):

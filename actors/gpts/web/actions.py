@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.gpts.settings import ToolConfig
-from actors.gpts.web import ToolFailure, ToolResult
+from actors.gpts.web import ToolFailure, ToolResult, worded
 from actors.gpts.web.http import request
 
 __all__ = ["Action", "list_actions", "run_action"]
@@ -56,15 +56,13 @@ async def list_actions(tool_type: str, base_url: str, key: str, config: ToolConf
     kept = _lists.get(cache_key)
     if kept is not None and time.monotonic() - kept[0] < LIST_SECONDS:
         return kept[1]
-    from actors.gpts.web import _worded
-
     try:
         actions = (await _connery(base_url, key, config) if tool_type.endswith("connery")
                    else await _action_server(base_url, key, config))
     except ToolFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - worded for the agent
-        raise ToolFailure(_worded(exc)) from None
+        raise ToolFailure(worded(exc)) from None
     _lists[cache_key] = (time.monotonic(), actions[:MAX_ACTIONS])
     return actions[:MAX_ACTIONS]
 
