@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from actors.gpts.settings import ToolConfig
 from actors.gpts.web import ToolResult, ToolFailure
+from actors.gpts.web.http import loop_client
 
 BASE_URL = "https://api.openai.com/v1"
 
@@ -12,8 +13,10 @@ BASE_URL = "https://api.openai.com/v1"
 async def run(tool_type: str, query: str, config: ToolConfig, key: str) -> ToolResult:
     import openai
 
-    client = openai.AsyncOpenAI(api_key=key, base_url=config.base_url or BASE_URL,
-                                timeout=config.timeout, max_retries=0)
+    client = loop_client(("openai", key, config.base_url, config.timeout),
+                         lambda: openai.AsyncOpenAI(api_key=key,
+                                                    base_url=config.base_url or BASE_URL,
+                                                    timeout=config.timeout, max_retries=0))
     try:
         image = await client.images.generate(model=config.model or "dall-e-3",
                                              prompt=query[:4000], size="1024x1024",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from actors.gpts.settings import ToolConfig
 from actors.gpts.web import ToolFailure, ToolResult
-from actors.gpts.web.http import base
+from actors.gpts.web.http import base, loop_client
 
 BASE_URL = "https://api.tavily.com"
 
@@ -17,7 +17,8 @@ async def run(tool_type: str, query: str, config: ToolConfig, key: str) -> ToolR
                                MissingAPIKeyError, UsageLimitExceededError)
     from tavily.errors import TimeoutError as TavilyTimeout
 
-    client = AsyncTavilyClient(api_key=key, api_base_url=base(config, BASE_URL))
+    client = loop_client(("tavily", key, base(config, BASE_URL)), lambda: AsyncTavilyClient(
+        api_key=key, api_base_url=base(config, BASE_URL)))
     answer = tool_type == "search_tavily_answer"
     try:
         body = await client.search(query[:400], max_results=config.max_results,
