@@ -27,7 +27,8 @@ def loop_client(key: Any, make: Callable[[], Any]) -> Any:
     """This event loop's client for ``key``, made by ``make`` the first time."""
     mine = _clients.setdefault(asyncio.get_running_loop(), {})
     client = mine.get(key)
-    if client is None or getattr(client, "is_closed", False):
+    closed = getattr(client, "is_closed", False)  # httpx: a property; openai: a method
+    if client is None or (closed() if callable(closed) else closed):
         client = mine[key] = make()
     return client
 
