@@ -14,7 +14,10 @@ Commands
   open        {...issue's fields} -> token_issued + started (the one-step generic contract)
   connect     {connection, jti, owner, at} -> connected, or timed_out when it sat idle past
               its timeout while no socket was open; "invalid_token" when the token's jti and
-              owner are not this session's, "ended" once stopped
+              owner are not this session's, "ended" once stopped. The newest connection takes
+              the session over: the event names the ones it replaces, whose sockets close
+              (one audio stream per avatar) and whose later init, segment_start and special
+              are refused ("superseded"); a segment they had started may still end.
   disconnect  {connection, at} -> disconnected
   init        {config, at} -> initialized
   segment_start {segment, sample_rate, encoding, at} -> segment_started
@@ -25,7 +28,7 @@ Commands
   stop        {by, at} -> stopped; "ended" once stopped or timed out
 Recovery: sockets recorded as open when the session is activated are closed as lost.
 Refusals: not_found (no token was issued under this id), ended, token_used, token_expired,
-invalid_token, exists, invalid.
+invalid_token, exists, invalid, superseded.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _initial() -> dict[str, Any]:
             "flow": None, "idle_timeout": 0.0, "fps": 25, "sample_rate": None,
             "issued_at": None, "expires_at": None, "started_at": None, "ended_at": None,
             "end_reason": None, "last_activity": None, "connections": [], "initialized": False,
-            "init": None, "segments": [], "segment_count": 0, "specials": 0}
+            "init": None, "segments": [], "segment_count": 0, "specials": 0, "replaced": []}
 
 
 kind = register(EntityKind(AVATAR_SESSION, _initial, snapshot_every=100))
@@ -71,6 +74,18 @@ def _live(state: dict, ctx: Context) -> None:
     if state["status"] not in LIVE:
         raise Rejected(f"session {ctx.entity_id} has ended ({state['end_reason']})",
                        code="ended")
+
+
+#: replaced connections remembered (their sockets close within moments of the takeover)
+REPLACED_KEPT = 16
+
+
+def _current(state: dict, cmd: dict, ctx: Context) -> None:
+    """A live session, and a command not from a connection a newer one replaced."""
+    _live(state, ctx)
+    if cmd.get("connection") is not None and str(cmd["connection"]) in state.get("replaced",
+                                                                                 ()):
+        raise Rejected("a newer connection took this session over", code="superseded")
 
 
 _ISSUE_FIELDS = ("owner", "avatar_id", "config", "idle_timeout", "fps", "sample_rate", "jti",
@@ -128,7 +143,9 @@ def _connect(state: dict, cmd: dict, ctx: Context) -> NewEvent:
         raise Rejected("the session has not started: POST /session first", code="not_started")
     if _idle_past(state, at):
         return NewEvent("timed_out", {"at": at, "idle": at - state["last_activity"]})
-    return NewEvent("connected", {"connection": str(cmd.get("connection")), "at": at})
+    connection = str(cmd.get("connection"))
+    return NewEvent("connected", {"connection": connection, "at": at, "replaces": [
+        c for c in state["connections"] if c != connection]})
 
 
 @kind.command("disconnect")
@@ -140,7 +157,7 @@ def _disconnect(state: dict, cmd: dict, ctx: Context) -> NewEvent | None:
 
 @kind.command("init")
 def _init(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    _live(state, ctx)
+    _current(state, cmd, ctx)
     config = cmd.get("config")
     if not isinstance(config, dict):
         raise Rejected("config must be an object", code="invalid")
@@ -150,7 +167,7 @@ def _init(state: dict, cmd: dict, ctx: Context) -> NewEvent:
 
 @kind.command("segment_start")
 def _segment_start(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    _live(state, ctx)
+    _current(state, cmd, ctx)
     return NewEvent("segment_started", {"segment": int(cmd["segment"]),
                                         "sample_rate": int(cmd["sample_rate"]),
                                         "encoding": str(cmd.get("encoding", "PCM16")),
@@ -170,7 +187,7 @@ def _segment_end(state: dict, cmd: dict, ctx: Context) -> NewEvent:
 
 @kind.command("special")
 def _special(state: dict, cmd: dict, ctx: Context) -> NewEvent:
-    _live(state, ctx)
+    _current(state, cmd, ctx)
     return NewEvent("special", {"content": cmd.get("content"), "event_id": cmd.get("event_id"),
                                 "at": _at(cmd)})
 
@@ -219,7 +236,10 @@ def _on_started(state: dict, data: dict) -> dict:
 
 @kind.event("connected")
 def _on_connected(state: dict, data: dict) -> dict:
-    return {**state, "connections": [*state["connections"], data["connection"]],
+    replaces = data.get("replaces") or []  # events before takeovers name none
+    kept = [c for c in state["connections"] if c not in replaces and c != data["connection"]]
+    return {**state, "connections": [*kept, data["connection"]],
+            "replaced": [*state.get("replaced", []), *replaces][-REPLACED_KEPT:],
             "last_activity": data["at"]}
 
 

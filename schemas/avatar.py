@@ -269,7 +269,9 @@ class StateFrame(BaseModel):
     session_id: str
     timestamp: int = Field(description="server clock, ms since the epoch")
     reason: str | None = Field(None, description='why a session stopped: "stopped" (DELETE '
-                                                 '/session/stop or kill), "idle_timeout"')
+                                                 '/session/stop or kill), "idle_timeout"; '
+                                                 '"superseded": a newer connection took the '
+                                                 'session over, this one closes (4409)')
     segment: int | None = None
 
 

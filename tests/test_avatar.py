@@ -740,3 +740,41 @@ def test_ready_comes_before_anything_of_a_segment(server):
         frames = _until(sock, lambda f: f["command"] == "segment")
     kinds = [(f["command"], f.get("state")) for f in frames]
     assert kinds[0] == ("state", "ready") and kinds[1] == ("state", "speaking"), kinds
+
+
+def test_a_newer_socket_takes_the_session_over_and_segments_stay_distinct(server):
+    """A client that connects again while its old socket is still open (a network change, a
+    second tab): the newer socket has the session, the older is told "stopped" with reason
+    "superseded" and closed with 4409; segment numbers go on from the older socket's, and
+    each segment's audio is its own file (one socket's writes never land in another's)."""
+    base, client, data = server
+    session_id, _, address = _session(base)
+    ref = client.ref(AVATAR_SESSION, session_id)
+    with _connect(address) as old:
+        _init(old, session_id)
+        _voice(old, _pcm(0.3), "a1")
+        old.send(json.dumps({"command": "voice_end", "event_id": "a2"}))
+        first = _until(old, lambda f: f["command"] == "segment")[-1]
+        with _connect(address) as new:
+            told = _until(old, lambda f: f["command"] == "state" and f["state"] == "stopped")
+            assert told[-1]["reason"] == "superseded"
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    old.recv(timeout=10)
+            assert closed.value.rcvd.code == 4409
+            _init(new, session_id)
+            _voice(new, _pcm(0.3, hz=440.0), "b1")
+            new.send(json.dumps({"command": "voice_end", "event_id": "b2"}))
+            second = _until(new, lambda f: f["command"] == "segment")[-1]
+            assert second["segment"] == first["segment"] + 1
+            assert second["status"] == "ended"
+    events = ref.events()
+    connected = [e.data for e in events if e.type == "connected"]
+    assert connected[-1]["replaces"] == [connected[0]["connection"]]
+    ends = {e.data["segment"]: e.data for e in events if e.type == "segment_ended"}
+    assert sorted(ends) == [first["segment"], second["segment"]]
+    blobs = [ends[n]["blob"] for n in sorted(ends)]
+    assert len(set(blobs)) == 2 and all(os.path.exists(os.path.join(
+        data, "avatar_audio", b)) for b in blobs)
+    state = poll(lambda: ref.state()[1], lambda s: not s["connections"], 30)  # both closed
+    assert state["replaced"] == [connected[0]["connection"]]

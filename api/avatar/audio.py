@@ -2,8 +2,8 @@
 
 - a voice frame's base64 PCM16 decoded and checked (even byte count, a known sample rate);
 - each segment written as it arrives to a WAV file in the blob area (AVATAR_BLOB_DIR, by
-  default ``<data dir>/avatar_audio/<session id>/<segment>.wav``), so a segment costs no
-  memory however long it is, and its path is what the session's log references; files older
+  default ``<data dir>/avatar_audio/<session id>/<segment>.<connection>.wav``), so a segment
+  costs no memory however long it is, and its path is what the session's log references; files older
   than AVATAR_AUDIO_RETENTION_HOURS (24) are deleted by a sweep, the log keeping the
   reference and the checksum;
 - the lip-sync track: the mouth's openness per video frame, from the loudness (RMS, in dB
@@ -105,8 +105,12 @@ class LipSync:
 class SegmentFile:
     """A segment's audio as a mono PCM16 WAV, written chunk by chunk."""
 
-    def __init__(self, root: str, session_id: str, segment: int, sample_rate: int) -> None:
-        self.relative = os.path.join(session_id, f"{segment:05d}.wav")
+    def __init__(self, root: str, session_id: str, segment: int, sample_rate: int,
+                 connection: str = "") -> None:
+        # the connection in the name: a socket a newer one replaced may still be writing its
+        # last segment while the newer one opens its first
+        name = f"{segment:05d}.{connection}.wav" if connection else f"{segment:05d}.wav"
+        self.relative = os.path.join(session_id, name)
         self.path = os.path.join(root, self.relative)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._wav = wave.open(self.path, "wb")

@@ -22,7 +22,9 @@ Server frames (no public system defines them; README, "Avatar sessions"):
   "frames", "played_frames"}: a segment's end; frames is its track's whole length;
 - {"command": "error", "event_id", "code", "message"}: a bad command; the socket stays open.
 Close codes: 1008 refused (bad token, unknown or ended session), 4408 idle timeout, 4410
-stopped through the API, 1013 a client that does not read its frames.
+stopped through the API, 4409 a newer connection took the session over (one audio stream per
+avatar: the older socket gets a "stopped" state with reason "superseded"), 1013 a client that
+does not read its frames.
 
 Audio stays here (api/avatar/audio.py); the session's log gets connected, initialized,
 segment_started, segment_ended or segment_interrupted (with the blob's path), special and
@@ -58,7 +60,7 @@ __all__ = ["PATH", "close_local", "router"]
 log = logging.getLogger("ray.serve")
 router = APIRouter()
 PATH = "/session/ws"
-IDLE_CLOSE, STOPPED_CLOSE, REFUSED = 4408, 4410, 1008
+IDLE_CLOSE, STOPPED_CLOSE, SUPERSEDED_CLOSE, REFUSED = 4408, 4410, 4409, 1008
 COMMANDS = ("init", "heartbeat", "voice", "voice_end", "voice_interrupt", "special")
 #: this replica's open sockets, by session id (DELETE /session/stop closes them directly)
 _OPEN: dict[str, set["_Connection"]] = {}
@@ -153,7 +155,8 @@ class _Connection:
         that report it, sent once it is stored: a client told that a segment ended or that
         the session is ready can count on the log saying so."""
         try:
-            self.writes.put_nowait(_Write({**command, "at": time.time()}, then, done))
+            self.writes.put_nowait(_Write({**command, "connection": self.connection,
+                                           "at": time.time()}, then, done))
         except asyncio.QueueFull:
             log.error("avatar %s: the log writer is behind; dropped %s", self.session_id,
                       command.get("type"))
@@ -206,7 +209,8 @@ class _Connection:
         self._close_segments(interrupted=True)
         told = asyncio.get_running_loop().create_future()
         self.tell(self.state_frame("stopped", reason=reason), done=told)
-        code = IDLE_CLOSE if reason == "idle_timeout" else STOPPED_CLOSE
+        code = {"idle_timeout": IDLE_CLOSE, "superseded": SUPERSEDED_CLOSE}.get(reason,
+                                                                              STOPPED_CLOSE)
         asyncio.ensure_future(self._close_when(told, code, reason))
 
     async def _close_when(self, told: asyncio.Future, code: int, reason: str) -> None:
@@ -248,7 +252,9 @@ class _Connection:
                 await self.ref.aask(command, idempotency_key=key)
                 return None
             except ActorError as exc:
-                if exc.code != "ended":
+                if exc.code == "superseded":  # a newer socket has the session: this one ends
+                    self.end("superseded")
+                elif exc.code != "ended":
                     log.warning("avatar %s: %s refused: %s", self.session_id,
                                 command.get("type"), exc.message)
                 return exc.message
@@ -285,6 +291,9 @@ class _Connection:
                     continue
                 if item.type in ("stopped", "timed_out"):
                     self.end("stopped" if item.type == "stopped" else "idle_timeout")
+                    return
+                if item.type == "connected" and self.connection in item.data.get("replaces", ()):
+                    self.end("superseded")  # a newer socket took the session over
                     return
                 if (item.type == "disconnected" and item.data.get("lost")
                         and item.data.get("connection") == self.connection):
@@ -436,7 +445,8 @@ class _Connection:
     def _open_segment(self, rate: int) -> _Segment:
         self.segment_count += 1
         number = self.segment_count
-        segment = _Segment(number, SegmentFile(service.blob_root(), self.session_id, number, rate),
+        segment = _Segment(number, SegmentFile(service.blob_root(), self.session_id, number, rate,
+                                               self.connection),
                            LipSync(rate, self.fps))
         self.current = segment
         self.playing.append(segment)
