@@ -190,6 +190,8 @@ class BuiltinProvider:
 
 
 _RESULT = re.compile(r"^\[(\d+)\] ([^\n]*)\n([^\n]*)\n?(.*)$", re.DOTALL)
+#: how this server's tools say they could not answer (actors/gpts/tools.py)
+_TOOL_TROUBLE = re.compile(r"The [^\n]{1,80}? tool (failed|is not available|needs a query)")
 _RESULTS = re.compile(r"\n\n(?=\[\d+\] )")
 
 
@@ -209,6 +211,8 @@ def _quoted(found: str) -> str:
     or the start of any other answer."""
     if not found:
         return "The tool found nothing."
+    if _TOOL_TROUBLE.match(found):  # the tool's own words on why it gave nothing
+        return f"I could not get an answer from the tool. {_excerpt(found, 300)}"
     results = [m for m in (_RESULT.match(block) for block in _RESULTS.split(found)) if m] \
         if found.startswith("[1] ") else []
     if not results:

@@ -223,7 +223,7 @@ def test_the_builtin_model_quotes_the_top_results_with_titles_and_links(fake):
     shown = for_model(message)
     assert shown.startswith("[1] Alan Turing\nhttps://en.wikipedia.org/wiki/Alan_Turing\n")
 
-    async def reply() -> str:
+    async def reply(result: str) -> str:
         model = BuiltinProvider()
         text = ""
         async for delta in model.stream(ModelRequest([
@@ -231,11 +231,11 @@ def test_the_builtin_model_quotes_the_top_results_with_titles_and_links(fake):
                 {"role": "assistant", "content": "", "tool_calls": [
                     {"id": "call_1", "name": "wikipedia", "args": {"query": "Alan Turing"}}]},
                 {"role": "tool", "tool_call_id": "call_1", "name": "wikipedia",
-                 "content": shown}])):
+                 "content": result}])):
             text += delta.text or ""
         return text
 
-    text = asyncio.run(reply())
+    text = asyncio.run(reply(shown))
     lines = text.splitlines()
     assert lines[0] == "Here is what I found:"
     assert lines[1].startswith("1. Alan Turing (https://en.wikipedia.org/wiki/Alan_Turing): "
@@ -243,6 +243,10 @@ def test_the_builtin_model_quotes_the_top_results_with_titles_and_links(fake):
     assert lines[1].endswith("…")  # a cut excerpt
     assert lines[2].startswith("2. Turing test (https://en.wikipedia.org/wiki/Turing_test)")
     assert len(lines) == 4
+    failed, _, _ = ask("wikipedia", "broken question", settings_for(fake))
+    assert asyncio.run(reply(failed)) == ("I could not get an answer from the tool. The "
+                                          "Wikipedia tool failed: the service answered 503 "
+                                          "Service Unavailable.")
 
 
 def test_connery_s_actions_are_tools_of_their_own(fake, monkeypatch):
