@@ -9,12 +9,11 @@ plainly (status "error"), and the agent carries on: a tool never fails a run.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from actors.gpts.settings import ToolSettings
-from actors.gpts.web import MODULES, ToolFailure, call, worded
+from actors.gpts.web import MODULES, ToolFailure, call
 from actors.gpts.web.actions import list_actions, run_action
 from llm.port import ToolSpec
 from runtime.settings import environment
@@ -159,11 +158,7 @@ async def answer(tool: Tool, args: dict[str, Any], settings: ToolSettings,
 async def _actions(tool: Tool, settings: ToolSettings, entry: dict[str, Any] | None
                    ) -> list[Any]:
     url, key = _toolkit_address(tool, settings, entry)
-    config = settings.tool(tool.type)
-    try:
-        return await asyncio.wait_for(list_actions(tool.type, url, key, config), config.timeout)
-    except asyncio.TimeoutError:
-        raise ToolFailure(f"the service did not answer within {config.timeout:g} s") from None
+    return await list_actions(tool.type, url, key, settings.tool(tool.type))
 
 
 class GptsTools:
@@ -203,16 +198,10 @@ class GptsTools:
     async def act(self, action: Any, args: dict[str, Any]) -> tuple[Any, Any, str]:
         """An action run with the model's arguments, as ``answer`` gives a tool's result."""
         tool = TOOLS[action.tool_type]
-        config = self.settings.tool(action.tool_type)
         try:
-            result = await asyncio.wait_for(run_action(action, args, config), config.timeout)
-        except asyncio.TimeoutError:
-            return (f"The {tool.title} tool failed: the action did not answer within "
-                    f"{config.timeout:g} s.", None, "error")
+            result = await run_action(action, args, self.settings.tool(action.tool_type))
         except ToolFailure as exc:
             return f"The {tool.title} tool failed: {exc}.", None, "error"
-        except Exception as exc:  # noqa: BLE001 - worded for the agent
-            return f"The {tool.title} tool failed: {worded(exc)}.", None, "error"
         return result.content, result.artifact, "success"
 
     async def search(self, documents: list[dict[str, Any]], query: str, k: int = 4

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, TypeVar
 
 from actors.gpts.settings import ToolConfig
 
-__all__ = ["Found", "ToolFailure", "ToolResult", "call", "document", "documents", "worded"]
+__all__ = ["Found", "ToolFailure", "ToolResult", "bounded", "call", "document", "documents",
+           "worded"]
+
+T = TypeVar("T")
 
 #: tool type -> the module that calls its service (each has ``async def run(query, config,
 #: key) -> ToolResult`` and ``BASE_URL``)
@@ -78,9 +81,14 @@ async def call(tool_type: str, query: str, config: ToolConfig, key: str) -> Tool
     """The tool's service asked ``query``, bounded by the tool's timeout; ToolFailure for
     anything that went wrong."""
     module = importlib.import_module(MODULES[tool_type])
+    return await bounded(module.run(tool_type, query, config, key), config)
+
+
+async def bounded(work: Awaitable[T], config: ToolConfig) -> T:
+    """``work`` within the tool's timeout: the one place a tool's, a toolkit's list's or an
+    action's failure becomes ToolFailure, in words the agent can read."""
     try:
-        return await asyncio.wait_for(module.run(tool_type, query, config, key),
-                                      config.timeout)
+        return await asyncio.wait_for(work, config.timeout)
     except ToolFailure:
         raise
     except asyncio.TimeoutError:

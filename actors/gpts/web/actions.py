@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.gpts.settings import ToolConfig
-from actors.gpts.web import ToolFailure, ToolResult, worded
+from actors.gpts.web import ToolFailure, ToolResult, bounded
 from actors.gpts.web.http import request
 
 __all__ = ["Action", "list_actions", "run_action"]
@@ -50,19 +50,14 @@ _lists: dict[tuple[str, str], tuple[float, list[Action]]] = {}
 
 async def list_actions(tool_type: str, base_url: str, key: str, config: ToolConfig
                        ) -> list[Action]:
-    """The toolkit's actions at ``base_url`` (kept for a minute); ToolFailure when they
-    cannot be read."""
+    """The toolkit's actions at ``base_url`` (kept for a minute), within the tool's timeout;
+    ToolFailure when they cannot be read."""
     cache_key = (tool_type, base_url.rstrip("/"))
     kept = _lists.get(cache_key)
     if kept is not None and time.monotonic() - kept[0] < LIST_SECONDS:
         return kept[1]
-    try:
-        actions = (await _connery(base_url, key, config) if tool_type.endswith("connery")
-                   else await _action_server(base_url, key, config))
-    except ToolFailure:
-        raise
-    except Exception as exc:  # noqa: BLE001 - worded for the agent
-        raise ToolFailure(worded(exc)) from None
+    actions = await bounded(_connery(base_url, key, config) if tool_type.endswith("connery")
+                            else _action_server(base_url, key, config), config)
     _lists[cache_key] = (time.monotonic(), actions[:MAX_ACTIONS])
     return actions[:MAX_ACTIONS]
 
@@ -124,7 +119,12 @@ def _resolved(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_action(action: Action, args: dict[str, Any], config: ToolConfig) -> ToolResult:
-    """The action run with the model's arguments; its output as the tool message's content."""
+    """The action run with the model's arguments, within the tool's timeout; its output as
+    the tool message's content; ToolFailure for anything that went wrong."""
+    return await bounded(_run(action, args, config), config)
+
+
+async def _run(action: Action, args: dict[str, Any], config: ToolConfig) -> ToolResult:
     payload = {"input": args} if action.wrap_input else args
     response = await request("POST", action.url, config, headers=dict(action.headers),
                              json=payload)
